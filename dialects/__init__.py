@@ -1,0 +1,1 @@
+"""The EVENT MAVLink dialect: `event.xml` and its generated bindings `event.py`."""

@@ -1,0 +1,1 @@
+"""The field ground station: edge relay between the radio mesh and the cloud (issue 7)."""

@@ -1,0 +1,1 @@
+"""Simulation for tests and demos: radio medium, vehicles, whole swarms on one laptop."""
