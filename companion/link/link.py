@@ -26,6 +26,7 @@ from typing import Any
 from dialects import event
 
 from ..errors import LocalProtocolError
+from .decode import decode
 from .drops import Drop
 from .frame import FrameReader, RawFrame
 from .signing import (
@@ -95,9 +96,6 @@ class Link:
         self._reader = FrameReader(CRC_EXTRAS, self.drops, config.key)
         self._guard = ReplayGuard()
         self._mav = event.MAVLink(None, config.system_id, config.component_id)
-        # Decoding needs no signing state: the checks above already ran. A MAVLink object
-        # with a key would check signatures again, pymavlink's way.
-        self._decoder = event.MAVLink(None)
         if config.key is not None:
             self._mav.signing.secret_key = config.key
             self._mav.signing.link_id = config.link_id
@@ -166,8 +164,8 @@ class Link:
             self.drops[Drop.UNSIGNED] += 1
             return None
         try:
-            message = self._decoder.decode(bytearray(frame.data))
-        except event.MAVError:
+            message = decode(frame)
+        except (struct.error, TypeError, ValueError):
             self.drops[Drop.UNDECODABLE] += 1
             return None
         if not authenticated:

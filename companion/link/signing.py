@@ -92,7 +92,7 @@ class SigningClock:
 
     @property
     def pending_reservation(self) -> int | None:
-        """A value to save before transmitting the last frame, or None if the saved one covers it."""
+        """What to save before transmitting the last frame; None if the saved value covers it."""
         if self._last <= self._reserved:
             return None
         return self._last + self._reserve_ahead

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 from companion.link import Link, LinkConfig
 from companion.link.frame import HEADER_LEN, SIGNATURE_LEN, crc_of
@@ -42,9 +41,3 @@ def frame_with_id(message_id: int, payload: bytes, crc_extra: int, flags: int = 
         "<BBBBBBBHB", 0xFD, len(payload), flags, 0, 0, 9, 1, message_id & 0xFFFF, message_id >> 16
     )
     return header + payload + struct.pack("<H", crc_of(header[1:] + payload, crc_extra))
-
-
-def received_fields(link: Link, data: bytes, now: float = NOW) -> list[dict[str, Any]]:
-    from tests.samples import fields
-
-    return [fields(r.message) for r in link.receive_data(data, now)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from .helpers import KEY, NOW, OTHER_KEY, frame_with_id, pair, recrc, strip_sign
 
 
 @pytest.mark.parametrize("cls", all_classes(), ids=lambda cls: cls.msgname)
-def test_every_dialect_message_round_trips_signed(cls: type) -> None:
+def test_every_dialect_message_round_trips_signed(cls: Any) -> None:
     uav, gs = pair()
     rng = random.Random(cls.msgname)
     for _ in range(3):
@@ -122,7 +123,9 @@ def test_unsigned_frames_are_refused_by_default() -> None:
 def test_unsigned_policy_admits_listed_ids_unauthenticated() -> None:
     uav, _ = pair()
     radio_status = event.MAVLINK_MSG_ID_RADIO_STATUS
-    gs = Link(LinkConfig(system_id=255, key=KEY, unsigned=UnsignedPolicy(frozenset({radio_status}))))
+    gs = Link(
+        LinkConfig(system_id=255, key=KEY, unsigned=UnsignedPolicy(frozenset({radio_status})))
+    )
     status = event.MAVLink_radio_status_message(200, 190, 90, 60, 55, 0, 0)
     (got,) = gs.receive_data(strip_signature(uav.send(status, NOW)), NOW)
     assert not got.authenticated

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from companion.link import Link, LinkConfig
+from companion.link import Link, LinkConfig, RawFrame
+from companion.link.decode import decode
+from dialects import event
 from tests.samples import detection
 
 from .helpers import KEY, NOW, pair
@@ -20,7 +23,7 @@ NO_STX = st.binary(max_size=64).map(lambda b: b.replace(b"\xfd", b""))
 def feed_in_chunks(link: Link, data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
     out = []
-    for start, end in zip(points, points[1:], strict=False):
+    for start, end in itertools.pairwise(points):
         out += [r.frame.data for r in link.receive_data(data[start:end], NOW)]
     return out
 
@@ -39,7 +42,10 @@ def test_random_bytes_on_an_unsigned_wire_never_raise(data: bytes) -> None:
         assert not received.authenticated
 
 
-@given(st.lists(NO_STX, min_size=len(FRAMES) + 1, max_size=len(FRAMES) + 1), st.lists(st.integers(min_value=0)))
+@given(
+    st.lists(NO_STX, min_size=len(FRAMES) + 1, max_size=len(FRAMES) + 1),
+    st.lists(st.integers(min_value=0)),
+)
 def test_frames_survive_garbage_between_them(garbage: list[bytes], cuts: list[int]) -> None:
     stream = garbage[0] + b"".join(f + g for f, g in zip(FRAMES, garbage[1:], strict=True))
     assert feed_in_chunks(Link(LinkConfig(system_id=255, key=KEY)), stream, cuts) == FRAMES
@@ -106,3 +112,13 @@ def test_fuzz_damaged_streams(seed: int) -> None:
     delivered = [frames.index(g) for g in got]
     assert delivered == sorted(set(delivered)), "each authentic frame once, in order"
     assert intact <= set(delivered), "an undamaged frame was lost"
+
+
+MESSAGE_IDS = sorted(event.mavlink_map)
+
+
+@given(st.sampled_from(MESSAGE_IDS), st.binary(max_size=255))
+def test_any_payload_of_any_known_message_decodes(message_id: int, payload: bytes) -> None:
+    header = bytes((0xFD, len(payload), 0, 0, 0, 1, 1)) + message_id.to_bytes(3, "little")
+    message = decode(RawFrame(header + payload + b"\x00\x00"))
+    assert message.get_msgId() == message_id

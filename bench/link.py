@@ -1,0 +1,123 @@
+"""Link benchmark: frames per second through the link layer, and bytes on the air.
+
+Measures, in one run on this machine:
+- frame + sign: `Link.send` of a detection (pymavlink packing, MAVLink 2 signature);
+- verify + parse: `Link.receive_data` of the same frames (checksum, signature, replay
+  guard, decode);
+- the peer: pymavlink's own signed send and parse path (`MAVLink.send` and
+  `MAVLink.parse_buffer` with signing on), the same messages, the same run;
+- bytes on the air for one detection frame, signed, and sealed (the envelope adds 24
+  bytes), beside the seed design's (../shared/peers/seed_baseline.py, when present).
+Absolute rates on a shared machine are noisy; the ratios are the figures to read.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from companion.link import Link, LinkConfig
+from dialects import event
+
+KEY = bytes(range(32))
+NOW = 1_750_000_000.0
+SEAL_OVERHEAD = 24
+SEED_PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "seed_baseline.py"
+
+
+def detection(seq: int) -> Any:
+    return event.MAVLink_event_detection_message(
+        seq, 1_750_000_000_000 + seq, -353632621, 1491652374, 584, 12, [120, 88, 64, 40], 0, 3, 91
+    )
+
+
+def rate(n: int, work: Callable[[], object]) -> float:
+    """Operations per second: best of three timed runs of `work` doing n operations."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - start)
+    return n / best
+
+
+def ours(n: int) -> dict[str, float]:
+    messages = [detection(i) for i in range(n)]
+    sender = Link(LinkConfig(system_id=3, key=KEY))
+    frames: list[bytes] = []
+
+    def send() -> None:
+        frames.clear()
+        frames.extend(sender.send(m, NOW) for m in messages)
+
+    def receive() -> None:
+        receiver = Link(LinkConfig(system_id=255, key=KEY))
+        got = receiver.receive_data(b"".join(frames), NOW)
+        assert len(got) == n
+
+    return {"send": rate(n, send), "receive": rate(n, receive)}
+
+
+def pymavlink_peer(n: int) -> dict[str, float]:
+    messages = [detection(i) for i in range(n)]
+    out = io.BytesIO()
+
+    def send() -> None:
+        out.seek(0)
+        out.truncate()
+        mav = event.MAVLink(out, 3, 191)
+        mav.signing.secret_key, mav.signing.sign_outgoing = KEY, True
+        mav.signing.timestamp = 1
+        for m in messages:
+            mav.send(m)
+
+    def receive() -> None:
+        mav = event.MAVLink(None, 255, 191)
+        mav.signing.secret_key = KEY
+        got = mav.parse_buffer(out.getvalue())
+        assert got is not None
+        assert len(got) == n
+
+    return {"send": rate(n, send), "receive": rate(n, receive)}
+
+
+def seed_peer() -> dict[str, Any] | None:
+    if not SEED_PEER.exists():
+        return None
+    done = subprocess.run(
+        [sys.executable, str(SEED_PEER), "20"], capture_output=True, text=True, check=True
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def main() -> None:
+    n = 5000
+    mine, peer = ours(n), pymavlink_peer(n)
+    frame = Link(LinkConfig(system_id=3, key=KEY)).send(detection(1), NOW)
+    print(f"link benchmark ({n} detection frames, best of 3)")
+    print(f"{'':28}{'this project':>14}{'pymavlink':>12}{'ratio':>8}")
+    for what, label in (("send", "frame + sign  frames/s"), ("receive", "verify + parse frames/s")):
+        print(f"{label:28}{mine[what]:>14,.0f}{peer[what]:>12,.0f}{mine[what] / peer[what]:>8.2f}")
+    print(f"detection frame on the air, signed:        {len(frame)} B")
+    print(f"detection frame on the air, signed+sealed: {len(frame) + SEAL_OVERHEAD} B")
+    seed = seed_peer()
+    if seed is None:
+        print("seed design peer: ../shared/peers/seed_baseline.py not found, skipped")
+    else:
+        seed_bytes = seed["detection_on_air_bytes"]
+        print(
+            f"seed design detection on the air:          {seed_bytes} B in "
+            f"{seed['mavlink2_frames_needed']} frames "
+            f"({seed_bytes / (len(frame) + SEAL_OVERHEAD):.1f}x ours, sealed)"
+        )
+
+
+if __name__ == "__main__":
+    main()
