@@ -66,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.check:
         if drifted(args.xml, args.bindings):
-            print(f"{args.bindings} is out of date: run python -m dialects.generate", file=sys.stderr)
+            print(
+                f"{args.bindings} is out of date: run python -m dialects.generate", file=sys.stderr
+            )
             return 1
         print(f"{args.bindings} matches {args.xml}")
         return 0

@@ -23,7 +23,8 @@ def test_every_payload_fits_one_frame(report: Callable[[str], None]) -> None:
     ours = {cls.msgname: cls.unpacker.size for cls in event_classes()}
     name, size = max(ours.items(), key=lambda item: item[1])
     overall = max(sizes.items(), key=lambda item: item[1])
-    report(f"dialect: largest EVENT payload {name} {size} B; largest of all {overall[0]} {overall[1]} B")
+    report(f"dialect: largest EVENT payload {name} {size} B")
+    report(f"dialect: largest payload of all {overall[0]} {overall[1]} B")
     assert size <= 255
 
 
