@@ -26,7 +26,7 @@ from typing import Any
 from dialects import event
 
 from ..errors import LocalProtocolError
-from .decode import decode
+from .payload import decode_frame
 from .drops import Drop
 from .frame import FrameReader, RawFrame
 from .signing import (
@@ -164,7 +164,7 @@ class Link:
             self.drops[Drop.UNSIGNED] += 1
             return None
         try:
-            message = decode(frame)
+            message = decode_frame(frame)
         except (struct.error, TypeError, ValueError):
             self.drops[Drop.UNDECODABLE] += 1
             return None

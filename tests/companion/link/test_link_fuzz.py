@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from companion.link import Link, LinkConfig, RawFrame
-from companion.link.decode import decode
+from companion.link.payload import decode_frame
 from dialects import event
 from tests.samples import detection
 
@@ -120,5 +120,5 @@ MESSAGE_IDS = sorted(event.mavlink_map)
 @given(st.sampled_from(MESSAGE_IDS), st.binary(max_size=255))
 def test_any_payload_of_any_known_message_decodes(message_id: int, payload: bytes) -> None:
     header = bytes((0xFD, len(payload), 0, 0, 0, 1, 1)) + message_id.to_bytes(3, "little")
-    message = decode(RawFrame(header + payload + b"\x00\x00"))
+    message = decode_frame(RawFrame(header + payload + b"\x00\x00"))
     assert message.get_msgId() == message_id

@@ -1,4 +1,4 @@
-"""Payload decoding for frames the reader already checked.
+"""Message payloads: decoding for frames the reader already checked, and encoding.
 
 pymavlink's `MAVLink.decode` re-parses the header and recomputes the checksum that
 `FrameReader` just verified; on the receive path of every relay that doubles the cost.
@@ -34,12 +34,18 @@ def _plan(cls: Any) -> _Plan:
 
 
 PLANS: dict[int, _Plan] = {msgid: _plan(cls) for msgid, cls in event.mavlink_map.items()}
+_PACKER = event.MAVLink(None)
 
 
-def decode(frame: RawFrame) -> Any:
-    """The message object for a checked frame whose id is in the dialect."""
-    plan = PLANS[frame.message_id]
-    payload = frame.payload
+def encode_payload(message: Any) -> bytes:
+    """A message's MAVLink 2 payload, trailing zeros truncated as on the wire."""
+    frame: bytes = message.pack(_PACKER)
+    return frame[HEADER_LEN:-2]
+
+
+def decode_payload(message_id: int, payload: bytes) -> Any:
+    """The message object for a (possibly truncated) payload of a dialect message id."""
+    plan = PLANS[message_id]
     size = plan.unpacker.size
     if len(payload) < size:
         payload = payload + bytes(size - len(payload))
@@ -53,7 +59,12 @@ def decode(frame: RawFrame) -> Any:
             args.append(value)
         else:
             args.append(list(values[first : first + count]))
-    message = plan.cls(*args)
+    return plan.cls(*args)
+
+
+def decode_frame(frame: RawFrame) -> Any:
+    """The message object for a checked frame whose id is in the dialect."""
+    message = decode_payload(frame.message_id, frame.payload)
     data = frame.data
     message._header = event.MAVLink_header(
         frame.message_id, data[2], data[3], data[1], data[4], data[5], data[6]
