@@ -8081,8 +8081,11 @@ MAVLINK_MSG_ID_EVENT_HEARTBEAT = 24108
 MAVLINK_MSG_ID_EVENT_ACK = 24109
 MAVLINK_MSG_ID_EVENT_BULK_HEADER = 24110
 MAVLINK_MSG_ID_EVENT_BULK_DATA = 24111
+MAVLINK_MSG_ID_EVENT_GROUP_KEY = 24112
+MAVLINK_MSG_ID_EVENT_REVOCATION = 24113
 MAVLINK_MSG_ID_EVENT_ENVELOPE = 24120
 MAVLINK_MSG_ID_EVENT_FRAGMENT = 24121
+MAVLINK_MSG_ID_EVENT_HANDSHAKE = 24122
 MAVLINK_MSG_ID_EVENT_HELLO = 24130
 MAVLINK_MSG_ID_EVENT_ROUTE_REQUEST = 24131
 MAVLINK_MSG_ID_EVENT_ROUTE_REPLY = 24132
@@ -8918,6 +8921,90 @@ class MAVLink_event_bulk_data_message(MAVLink_message):
 setattr(MAVLink_event_bulk_data_message, "name", mavlink_msg_deprecated_name_property())
 
 
+class MAVLink_event_group_key_message(MAVLink_message):
+    """
+    A sender's key for sealing to a group (sender keys): sent sealed
+    to each member over its pairwise session. Broadcasts sealed with
+    it also carry the sender's Ed25519 signature, so members cannot
+    forge each other's messages.
+    """
+
+    id = MAVLINK_MSG_ID_EVENT_GROUP_KEY
+    msgname = "EVENT_GROUP_KEY"
+    fieldnames = ["expires", "group", "key_phase", "key"]
+    ordered_fieldnames = ["expires", "group", "key_phase", "key"]
+    fieldtypes = ["uint32_t", "uint8_t", "uint8_t", "uint8_t"]
+    fielddisplays_by_name: Dict[str, str] = {}
+    fieldenums_by_name: Dict[str, str] = {}
+    fieldunits_by_name: Dict[str, str] = {"expires": "s"}
+    native_format = bytearray(b"<IBBB")
+    orders = [0, 1, 2, 3]
+    lengths = [1, 1, 1, 32]
+    array_lengths = [0, 0, 0, 32]
+    crc_extra = 199
+    unpacker = struct.Struct("<IBB32B")
+    instance_field = None
+    instance_offset = -1
+
+    def __init__(self, expires: int, group: int, key_phase: int, key: Sequence[int]):
+        MAVLink_message.__init__(self, MAVLink_event_group_key_message.id, MAVLink_event_group_key_message.msgname)
+        self._fieldnames = MAVLink_event_group_key_message.fieldnames
+        self._instance_field = MAVLink_event_group_key_message.instance_field
+        self._instance_offset = MAVLink_event_group_key_message.instance_offset
+        self.expires = expires
+        self.group = group
+        self.key_phase = key_phase
+        self.key = key
+
+    def pack(self, mav: "MAVLink", force_mavlink1: bool = False) -> bytes:
+        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.expires, self.group, self.key_phase, self.key[0], self.key[1], self.key[2], self.key[3], self.key[4], self.key[5], self.key[6], self.key[7], self.key[8], self.key[9], self.key[10], self.key[11], self.key[12], self.key[13], self.key[14], self.key[15], self.key[16], self.key[17], self.key[18], self.key[19], self.key[20], self.key[21], self.key[22], self.key[23], self.key[24], self.key[25], self.key[26], self.key[27], self.key[28], self.key[29], self.key[30], self.key[31]), force_mavlink1=force_mavlink1)
+
+
+# Define name on the class for backwards compatibility (it is now msgname).
+# Done with setattr to hide the class variable from mypy.
+setattr(MAVLink_event_group_key_message, "name", mavlink_msg_deprecated_name_property())
+
+
+class MAVLink_event_revocation_message(MAVLink_message):
+    """
+    The fleet authority's signed revocation list, as its encoding;
+    nodes keep the newest correctly signed version.
+    """
+
+    id = MAVLINK_MSG_ID_EVENT_REVOCATION
+    msgname = "EVENT_REVOCATION"
+    fieldnames = ["length", "data"]
+    ordered_fieldnames = ["length", "data"]
+    fieldtypes = ["uint8_t", "uint8_t"]
+    fielddisplays_by_name: Dict[str, str] = {}
+    fieldenums_by_name: Dict[str, str] = {}
+    fieldunits_by_name: Dict[str, str] = {"length": "bytes"}
+    native_format = bytearray(b"<BB")
+    orders = [0, 1]
+    lengths = [1, 220]
+    array_lengths = [0, 220]
+    crc_extra = 209
+    unpacker = struct.Struct("<B220B")
+    instance_field = None
+    instance_offset = -1
+
+    def __init__(self, length: int, data: Sequence[int]):
+        MAVLink_message.__init__(self, MAVLink_event_revocation_message.id, MAVLink_event_revocation_message.msgname)
+        self._fieldnames = MAVLink_event_revocation_message.fieldnames
+        self._instance_field = MAVLink_event_revocation_message.instance_field
+        self._instance_offset = MAVLink_event_revocation_message.instance_offset
+        self.length = length
+        self.data = data
+
+    def pack(self, mav: "MAVLink", force_mavlink1: bool = False) -> bytes:
+        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.length, self.data[0], self.data[1], self.data[2], self.data[3], self.data[4], self.data[5], self.data[6], self.data[7], self.data[8], self.data[9], self.data[10], self.data[11], self.data[12], self.data[13], self.data[14], self.data[15], self.data[16], self.data[17], self.data[18], self.data[19], self.data[20], self.data[21], self.data[22], self.data[23], self.data[24], self.data[25], self.data[26], self.data[27], self.data[28], self.data[29], self.data[30], self.data[31], self.data[32], self.data[33], self.data[34], self.data[35], self.data[36], self.data[37], self.data[38], self.data[39], self.data[40], self.data[41], self.data[42], self.data[43], self.data[44], self.data[45], self.data[46], self.data[47], self.data[48], self.data[49], self.data[50], self.data[51], self.data[52], self.data[53], self.data[54], self.data[55], self.data[56], self.data[57], self.data[58], self.data[59], self.data[60], self.data[61], self.data[62], self.data[63], self.data[64], self.data[65], self.data[66], self.data[67], self.data[68], self.data[69], self.data[70], self.data[71], self.data[72], self.data[73], self.data[74], self.data[75], self.data[76], self.data[77], self.data[78], self.data[79], self.data[80], self.data[81], self.data[82], self.data[83], self.data[84], self.data[85], self.data[86], self.data[87], self.data[88], self.data[89], self.data[90], self.data[91], self.data[92], self.data[93], self.data[94], self.data[95], self.data[96], self.data[97], self.data[98], self.data[99], self.data[100], self.data[101], self.data[102], self.data[103], self.data[104], self.data[105], self.data[106], self.data[107], self.data[108], self.data[109], self.data[110], self.data[111], self.data[112], self.data[113], self.data[114], self.data[115], self.data[116], self.data[117], self.data[118], self.data[119], self.data[120], self.data[121], self.data[122], self.data[123], self.data[124], self.data[125], self.data[126], self.data[127], self.data[128], self.data[129], self.data[130], self.data[131], self.data[132], self.data[133], self.data[134], self.data[135], self.data[136], self.data[137], self.data[138], self.data[139], self.data[140], self.data[141], self.data[142], self.data[143], self.data[144], self.data[145], self.data[146], self.data[147], self.data[148], self.data[149], self.data[150], self.data[151], self.data[152], self.data[153], self.data[154], self.data[155], self.data[156], self.data[157], self.data[158], self.data[159], self.data[160], self.data[161], self.data[162], self.data[163], self.data[164], self.data[165], self.data[166], self.data[167], self.data[168], self.data[169], self.data[170], self.data[171], self.data[172], self.data[173], self.data[174], self.data[175], self.data[176], self.data[177], self.data[178], self.data[179], self.data[180], self.data[181], self.data[182], self.data[183], self.data[184], self.data[185], self.data[186], self.data[187], self.data[188], self.data[189], self.data[190], self.data[191], self.data[192], self.data[193], self.data[194], self.data[195], self.data[196], self.data[197], self.data[198], self.data[199], self.data[200], self.data[201], self.data[202], self.data[203], self.data[204], self.data[205], self.data[206], self.data[207], self.data[208], self.data[209], self.data[210], self.data[211], self.data[212], self.data[213], self.data[214], self.data[215], self.data[216], self.data[217], self.data[218], self.data[219]), force_mavlink1=force_mavlink1)
+
+
+# Define name on the class for backwards compatibility (it is now msgname).
+# Done with setattr to hide the class variable from mypy.
+setattr(MAVLink_event_revocation_message, "name", mavlink_msg_deprecated_name_property())
+
+
 class MAVLink_event_envelope_message(MAVLink_message):
     """
     One sealed bundle of inner messages, end to end from src to dst.
@@ -9008,6 +9095,55 @@ class MAVLink_event_fragment_message(MAVLink_message):
 # Define name on the class for backwards compatibility (it is now msgname).
 # Done with setattr to hide the class variable from mypy.
 setattr(MAVLink_event_fragment_message, "name", mavlink_msg_deprecated_name_property())
+
+
+class MAVLink_event_handshake_message(MAVLink_message):
+    """
+    Session handshake between two nodes (docs/protocol.md,
+    "Sessions"). INIT and RESPONSE carry the sender's certificate, a
+    fresh X25519 key and the sender's Ed25519 signature over the
+    transcript; REJECT tells an authentic initiator why it was
+    refused.
+    """
+
+    id = MAVLINK_MSG_ID_EVENT_HANDSHAKE
+    msgname = "EVENT_HANDSHAKE"
+    fieldnames = ["time", "src", "dst", "kind", "outcome", "ephemeral", "certificate", "signature"]
+    ordered_fieldnames = ["time", "src", "dst", "kind", "outcome", "ephemeral", "certificate", "signature"]
+    fieldtypes = ["uint64_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t"]
+    fielddisplays_by_name: Dict[str, str] = {}
+    fieldenums_by_name: Dict[str, str] = {"outcome": "EVENT_OUTCOME"}
+    fieldunits_by_name: Dict[str, str] = {}
+    native_format = bytearray(b"<QBBBBBBB")
+    orders = [0, 1, 2, 3, 4, 5, 6, 7]
+    lengths = [1, 1, 1, 1, 1, 32, 145, 64]
+    array_lengths = [0, 0, 0, 0, 0, 32, 145, 64]
+    crc_extra = 41
+    unpacker = struct.Struct("<QBBBB32B145B64B")
+    instance_field = None
+    instance_offset = -1
+
+    def __init__(self, time: int, src: int, dst: int, kind: int, outcome: int, ephemeral: Sequence[int], certificate: Sequence[int], signature: Sequence[int]):
+        MAVLink_message.__init__(self, MAVLink_event_handshake_message.id, MAVLink_event_handshake_message.msgname)
+        self._fieldnames = MAVLink_event_handshake_message.fieldnames
+        self._instance_field = MAVLink_event_handshake_message.instance_field
+        self._instance_offset = MAVLink_event_handshake_message.instance_offset
+        self.time = time
+        self.src = src
+        self.dst = dst
+        self.kind = kind
+        self.outcome = outcome
+        self.ephemeral = ephemeral
+        self.certificate = certificate
+        self.signature = signature
+
+    def pack(self, mav: "MAVLink", force_mavlink1: bool = False) -> bytes:
+        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.time, self.src, self.dst, self.kind, self.outcome, self.ephemeral[0], self.ephemeral[1], self.ephemeral[2], self.ephemeral[3], self.ephemeral[4], self.ephemeral[5], self.ephemeral[6], self.ephemeral[7], self.ephemeral[8], self.ephemeral[9], self.ephemeral[10], self.ephemeral[11], self.ephemeral[12], self.ephemeral[13], self.ephemeral[14], self.ephemeral[15], self.ephemeral[16], self.ephemeral[17], self.ephemeral[18], self.ephemeral[19], self.ephemeral[20], self.ephemeral[21], self.ephemeral[22], self.ephemeral[23], self.ephemeral[24], self.ephemeral[25], self.ephemeral[26], self.ephemeral[27], self.ephemeral[28], self.ephemeral[29], self.ephemeral[30], self.ephemeral[31], self.certificate[0], self.certificate[1], self.certificate[2], self.certificate[3], self.certificate[4], self.certificate[5], self.certificate[6], self.certificate[7], self.certificate[8], self.certificate[9], self.certificate[10], self.certificate[11], self.certificate[12], self.certificate[13], self.certificate[14], self.certificate[15], self.certificate[16], self.certificate[17], self.certificate[18], self.certificate[19], self.certificate[20], self.certificate[21], self.certificate[22], self.certificate[23], self.certificate[24], self.certificate[25], self.certificate[26], self.certificate[27], self.certificate[28], self.certificate[29], self.certificate[30], self.certificate[31], self.certificate[32], self.certificate[33], self.certificate[34], self.certificate[35], self.certificate[36], self.certificate[37], self.certificate[38], self.certificate[39], self.certificate[40], self.certificate[41], self.certificate[42], self.certificate[43], self.certificate[44], self.certificate[45], self.certificate[46], self.certificate[47], self.certificate[48], self.certificate[49], self.certificate[50], self.certificate[51], self.certificate[52], self.certificate[53], self.certificate[54], self.certificate[55], self.certificate[56], self.certificate[57], self.certificate[58], self.certificate[59], self.certificate[60], self.certificate[61], self.certificate[62], self.certificate[63], self.certificate[64], self.certificate[65], self.certificate[66], self.certificate[67], self.certificate[68], self.certificate[69], self.certificate[70], self.certificate[71], self.certificate[72], self.certificate[73], self.certificate[74], self.certificate[75], self.certificate[76], self.certificate[77], self.certificate[78], self.certificate[79], self.certificate[80], self.certificate[81], self.certificate[82], self.certificate[83], self.certificate[84], self.certificate[85], self.certificate[86], self.certificate[87], self.certificate[88], self.certificate[89], self.certificate[90], self.certificate[91], self.certificate[92], self.certificate[93], self.certificate[94], self.certificate[95], self.certificate[96], self.certificate[97], self.certificate[98], self.certificate[99], self.certificate[100], self.certificate[101], self.certificate[102], self.certificate[103], self.certificate[104], self.certificate[105], self.certificate[106], self.certificate[107], self.certificate[108], self.certificate[109], self.certificate[110], self.certificate[111], self.certificate[112], self.certificate[113], self.certificate[114], self.certificate[115], self.certificate[116], self.certificate[117], self.certificate[118], self.certificate[119], self.certificate[120], self.certificate[121], self.certificate[122], self.certificate[123], self.certificate[124], self.certificate[125], self.certificate[126], self.certificate[127], self.certificate[128], self.certificate[129], self.certificate[130], self.certificate[131], self.certificate[132], self.certificate[133], self.certificate[134], self.certificate[135], self.certificate[136], self.certificate[137], self.certificate[138], self.certificate[139], self.certificate[140], self.certificate[141], self.certificate[142], self.certificate[143], self.certificate[144], self.signature[0], self.signature[1], self.signature[2], self.signature[3], self.signature[4], self.signature[5], self.signature[6], self.signature[7], self.signature[8], self.signature[9], self.signature[10], self.signature[11], self.signature[12], self.signature[13], self.signature[14], self.signature[15], self.signature[16], self.signature[17], self.signature[18], self.signature[19], self.signature[20], self.signature[21], self.signature[22], self.signature[23], self.signature[24], self.signature[25], self.signature[26], self.signature[27], self.signature[28], self.signature[29], self.signature[30], self.signature[31], self.signature[32], self.signature[33], self.signature[34], self.signature[35], self.signature[36], self.signature[37], self.signature[38], self.signature[39], self.signature[40], self.signature[41], self.signature[42], self.signature[43], self.signature[44], self.signature[45], self.signature[46], self.signature[47], self.signature[48], self.signature[49], self.signature[50], self.signature[51], self.signature[52], self.signature[53], self.signature[54], self.signature[55], self.signature[56], self.signature[57], self.signature[58], self.signature[59], self.signature[60], self.signature[61], self.signature[62], self.signature[63]), force_mavlink1=force_mavlink1)
+
+
+# Define name on the class for backwards compatibility (it is now msgname).
+# Done with setattr to hide the class variable from mypy.
+setattr(MAVLink_event_handshake_message, "name", mavlink_msg_deprecated_name_property())
 
 
 class MAVLink_event_hello_message(MAVLink_message):
@@ -23247,8 +23383,11 @@ mavlink_map: Dict[int, Type[MAVLink_message]] = {
     MAVLINK_MSG_ID_EVENT_ACK: MAVLink_event_ack_message,
     MAVLINK_MSG_ID_EVENT_BULK_HEADER: MAVLink_event_bulk_header_message,
     MAVLINK_MSG_ID_EVENT_BULK_DATA: MAVLink_event_bulk_data_message,
+    MAVLINK_MSG_ID_EVENT_GROUP_KEY: MAVLink_event_group_key_message,
+    MAVLINK_MSG_ID_EVENT_REVOCATION: MAVLink_event_revocation_message,
     MAVLINK_MSG_ID_EVENT_ENVELOPE: MAVLink_event_envelope_message,
     MAVLINK_MSG_ID_EVENT_FRAGMENT: MAVLink_event_fragment_message,
+    MAVLINK_MSG_ID_EVENT_HANDSHAKE: MAVLink_event_handshake_message,
     MAVLINK_MSG_ID_EVENT_HELLO: MAVLink_event_hello_message,
     MAVLINK_MSG_ID_EVENT_ROUTE_REQUEST: MAVLink_event_route_request_message,
     MAVLINK_MSG_ID_EVENT_ROUTE_REPLY: MAVLink_event_route_reply_message,
@@ -24306,6 +24445,58 @@ class MAVLink(object):
         """
         self.send(self.event_bulk_data_encode(offset, transfer_id, length, data), force_mavlink1=force_mavlink1)
 
+    def event_group_key_encode(self, expires: int, group: int, key_phase: int, key: Sequence[int]) -> MAVLink_event_group_key_message:
+        """
+        A sender's key for sealing to a group (sender keys): sent sealed to
+        each member over its pairwise session. Broadcasts sealed with
+        it also carry the sender's Ed25519 signature, so members
+        cannot forge each other's messages.
+
+        expires                   : Unix time after which the key is no longer used. [s] (type:uint32_t)
+        group                     : Group id (0: the whole fleet). (type:uint8_t)
+        key_phase                 : Key phase this key is used with (envelope meta bit 3). (type:uint8_t)
+        key                       : ChaCha20-Poly1305 key. (type:uint8_t)
+
+        """
+        return MAVLink_event_group_key_message(expires, group, key_phase, key)
+
+    def event_group_key_send(self, expires: int, group: int, key_phase: int, key: Sequence[int], force_mavlink1: bool = False) -> None:
+        """
+        A sender's key for sealing to a group (sender keys): sent sealed to
+        each member over its pairwise session. Broadcasts sealed with
+        it also carry the sender's Ed25519 signature, so members
+        cannot forge each other's messages.
+
+        expires                   : Unix time after which the key is no longer used. [s] (type:uint32_t)
+        group                     : Group id (0: the whole fleet). (type:uint8_t)
+        key_phase                 : Key phase this key is used with (envelope meta bit 3). (type:uint8_t)
+        key                       : ChaCha20-Poly1305 key. (type:uint8_t)
+
+        """
+        self.send(self.event_group_key_encode(expires, group, key_phase, key), force_mavlink1=force_mavlink1)
+
+    def event_revocation_encode(self, length: int, data: Sequence[int]) -> MAVLink_event_revocation_message:
+        """
+        The fleet authority's signed revocation list, as its encoding; nodes
+        keep the newest correctly signed version.
+
+        length                    : Valid bytes in data. [bytes] (type:uint8_t)
+        data                      : Encoded revocation list. (type:uint8_t)
+
+        """
+        return MAVLink_event_revocation_message(length, data)
+
+    def event_revocation_send(self, length: int, data: Sequence[int], force_mavlink1: bool = False) -> None:
+        """
+        The fleet authority's signed revocation list, as its encoding; nodes
+        keep the newest correctly signed version.
+
+        length                    : Valid bytes in data. [bytes] (type:uint8_t)
+        data                      : Encoded revocation list. (type:uint8_t)
+
+        """
+        self.send(self.event_revocation_encode(length, data), force_mavlink1=force_mavlink1)
+
     def event_envelope_encode(self, counter: int, src: int, dst: int, meta: int, data: Sequence[int]) -> MAVLink_event_envelope_message:
         """
         One sealed bundle of inner messages, end to end from src to dst. data
@@ -24371,6 +24562,46 @@ class MAVLink(object):
 
         """
         self.send(self.event_fragment_encode(counter, src, dst, meta, index, count, data), force_mavlink1=force_mavlink1)
+
+    def event_handshake_encode(self, time: int, src: int, dst: int, kind: int, outcome: int, ephemeral: Sequence[int], certificate: Sequence[int], signature: Sequence[int]) -> MAVLink_event_handshake_message:
+        """
+        Session handshake between two nodes (docs/protocol.md, "Sessions").
+        INIT and RESPONSE carry the sender's certificate, a fresh
+        X25519 key and the sender's Ed25519 signature over the
+        transcript; REJECT tells an authentic initiator why it was
+        refused.
+
+        time                      : Initiator's handshake time: strictly increasing per node, across restarts. Echoed by RESPONSE and REJECT. (type:uint64_t)
+        src                       : Sender of this handshake message. (type:uint8_t)
+        dst                       : Node it is for. (type:uint8_t)
+        kind                      : Bits 0-1: 1 INIT, 2 RESPONSE, 3 REJECT; bit 7: key phase of the new session. (type:uint8_t)
+        outcome                   : REJECT only: why. (type:uint8_t, values:EVENT_OUTCOME)
+        ephemeral                 : Sender's ephemeral X25519 public key (zero in REJECT). (type:uint8_t)
+        certificate               : Sender's certificate. (type:uint8_t)
+        signature                 : Sender's Ed25519 signature over the handshake transcript. (type:uint8_t)
+
+        """
+        return MAVLink_event_handshake_message(time, src, dst, kind, outcome, ephemeral, certificate, signature)
+
+    def event_handshake_send(self, time: int, src: int, dst: int, kind: int, outcome: int, ephemeral: Sequence[int], certificate: Sequence[int], signature: Sequence[int], force_mavlink1: bool = False) -> None:
+        """
+        Session handshake between two nodes (docs/protocol.md, "Sessions").
+        INIT and RESPONSE carry the sender's certificate, a fresh
+        X25519 key and the sender's Ed25519 signature over the
+        transcript; REJECT tells an authentic initiator why it was
+        refused.
+
+        time                      : Initiator's handshake time: strictly increasing per node, across restarts. Echoed by RESPONSE and REJECT. (type:uint64_t)
+        src                       : Sender of this handshake message. (type:uint8_t)
+        dst                       : Node it is for. (type:uint8_t)
+        kind                      : Bits 0-1: 1 INIT, 2 RESPONSE, 3 REJECT; bit 7: key phase of the new session. (type:uint8_t)
+        outcome                   : REJECT only: why. (type:uint8_t, values:EVENT_OUTCOME)
+        ephemeral                 : Sender's ephemeral X25519 public key (zero in REJECT). (type:uint8_t)
+        certificate               : Sender's certificate. (type:uint8_t)
+        signature                 : Sender's Ed25519 signature over the handshake transcript. (type:uint8_t)
+
+        """
+        self.send(self.event_handshake_encode(time, src, dst, kind, outcome, ephemeral, certificate, signature), force_mavlink1=force_mavlink1)
 
     def event_hello_encode(self, node_seq: int, gateway_seq: int, hello_seq: int, gateway_metric: int, interval: int, gateway: int, gateway_hops: int, neighbor_count: int, neighbors: Sequence[int], quality: Sequence[int]) -> MAVLink_event_hello_message:
         """

@@ -26,9 +26,9 @@ from typing import Any
 from dialects import event
 
 from ..errors import LocalProtocolError
-from .payload import decode_frame
 from .drops import Drop
 from .frame import FrameReader, RawFrame
+from .payload import decode_frame
 from .signing import (
     KEY_LEN,
     ReplayGuard,

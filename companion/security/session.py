@@ -1,0 +1,440 @@
+"""End-to-end sessions between this node and its peers (sans-IO).
+
+Rules:
+- One session per peer and direction pair, from a handshake (`handshake.py`). A message
+  for a peer without a session waits in a small queue while this node sends an INIT.
+- INIT is retransmitted unchanged with backoff (so a responder that already answered
+  answers again with the same RESPONSE); after `FRESH_INIT_AFTER` tries a new INIT with a
+  new time and ephemeral key replaces it.
+- Both sides may initiate at once: the INIT of the lower node id wins; the higher one
+  drops its own and answers.
+- Rekey by time (`REKEY_AFTER`, under the seed's one hour) and by messages sent
+  (`REKEY_AFTER_MESSAGES`); a session is never used past `REJECT_AFTER` or
+  `REJECT_AFTER_MESSAGES`. The new session flips the key phase bit, and the old one stays
+  readable for `PREVIOUS_GRACE` seconds, so frames in flight are not lost.
+- A responder keeps sending with the old session until the initiator's first envelope
+  under the new one arrives (key confirmation, as WireGuard), so a lost RESPONSE costs
+  nothing. With no old session it uses the new one at once. An initiator with nothing
+  queued confirms with a keepalive: an envelope whose plaintext is empty.
+- Receiving: the replay window is consulted before decryption (cheap refusal) and
+  updated only after the tag verified. The sender's certificate is checked against the
+  clock and the revocation list on every envelope.
+- An envelope for which no session matches (this node or the peer restarted) makes this
+  node start a handshake with the sender: both recover without anyone's help.
+- Group envelopes (meta group bit) are opened with the sender's group key (`group.py`);
+  an EVENT_GROUP_KEY is taken from pairwise sessions only, and consumed here.
+- A revocation list arriving in any bundle is offered to the node's `RevocationState`,
+  which keeps it only if the authority signed it and it is newer: every node honours it.
+- Every refusal is counted in `counters` under its own name; nothing raises on input.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+from dialects import event
+
+from ..errors import LocalProtocolError, RemoteProtocolError
+from ..link.signing import SigningClock
+from . import handshake
+from .authority import NodeKeys
+from .certificate import Certificate
+from .envelope import ENVELOPE_DATA_MAX, Header, decode_bundle, encode_bundle, open_sealed, seal
+from .group import SIGNATURE_LEN, GroupKeys
+from .handshake import Checked, Kind, Refusal
+from .replay_window import ReplayWindow, Verdict
+from .revocation import RevocationState
+
+REKEY_AFTER = 50 * 60.0
+REJECT_AFTER = 60 * 60.0
+REKEY_AFTER_MESSAGES = 1 << 20
+REJECT_AFTER_MESSAGES = (1 << 32) - (1 << 16)
+HANDSHAKE_RETRY = 2.0
+HANDSHAKE_BACKOFF_MAX = 16.0
+FRESH_INIT_AFTER = 4
+PREVIOUS_GRACE = 60.0
+QUEUE_LIMIT = 32
+HOP_LIMIT = 15
+KEEPALIVE_PRIORITY = 2
+GROUP_BIT = 0x04
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """Inner messages that arrived sealed from an authenticated peer."""
+
+    src: int
+    certificate: Certificate
+    messages: list[Any]
+    priority: int
+    refusal: int | None = None
+    """EVENT_OUTCOME if the sender's certificate has expired or was revoked since the
+    session began: the messages are authentic but must not be acted upon."""
+
+
+@dataclass(slots=True)
+class _Session:
+    phase: int
+    sender: ChaCha20Poly1305
+    receiver: ChaCha20Poly1305
+    certificate: Certificate
+    established: float
+    confirmed: bool
+    """The peer has shown it holds these keys: it answered our INIT, or used them."""
+    counter: int = 0
+    window: ReplayWindow = field(default_factory=ReplayWindow)
+
+
+@dataclass(slots=True)
+class _Pending:
+    init: Any
+    ephemeral: X25519PrivateKey
+    phase: int
+    retry_at: float
+    tries: int = 1
+
+
+@dataclass(slots=True)
+class _Peer:
+    current: _Session | None = None
+    unconfirmed: _Session | None = None
+    previous: _Session | None = None
+    previous_until: float = 0.0
+    pending: _Pending | None = None
+    queue: deque[tuple[bytes, int]] = field(default_factory=deque)
+    last_init_time: int = -1
+    last_response: Any = None
+
+
+def _envelope(header: Header, data: bytes) -> Any:
+    padded = list(data) + [0] * (ENVELOPE_DATA_MAX - len(data))
+    return event.MAVLink_event_envelope_message(
+        header.counter, header.src, header.dst, header.meta, padded
+    )
+
+
+class SessionManager:
+    """All of one node's end-to-end sessions. Feed it frames and time; take frames out."""
+
+    def __init__(
+        self,
+        identity: NodeKeys,
+        revocations: RevocationState,
+        clock: SigningClock,
+        random_key: Callable[[], X25519PrivateKey] = X25519PrivateKey.generate,
+    ) -> None:
+        self.identity = identity
+        self.node_id = identity.certificate.node_id
+        self.revocations = revocations
+        self.clock = clock
+        self.counters: Counter[str] = Counter()
+        self.rejections: dict[int, int] = {}
+        """Peer node id -> EVENT_OUTCOME of the REJECT it answered our INIT with."""
+        self._random_key = random_key
+        self._peers: dict[int, _Peer] = {}
+        self._outgoing: list[Any] = []
+        self.groups = GroupKeys(identity, self.counters)
+
+    # -- sending ---------------------------------------------------------------------
+
+    def send(self, dst: int, messages: list[Any], priority: int, now: float, wall: float) -> None:
+        """Seal `messages` for `dst` (now, or once a session exists)."""
+        plaintext = encode_bundle(messages)
+        if len(plaintext) + 16 > ENVELOPE_DATA_MAX:
+            raise LocalProtocolError("bundle larger than one envelope: fragmentation needed")
+        peer = self._peer(dst)
+        session = self._usable(peer.current, now)
+        if session is None:
+            if len(peer.queue) == QUEUE_LIMIT:
+                peer.queue.popleft()
+                self.counters["queue_overflow"] += 1
+            peer.queue.append((plaintext, priority))
+            if peer.pending is None:
+                self._initiate(dst, peer, now, wall)
+            return
+        self._emit(dst, session, plaintext, priority)
+        rekey_due = now - session.established >= REKEY_AFTER
+        if (rekey_due or session.counter >= REKEY_AFTER_MESSAGES) and peer.pending is None:
+            self._initiate(dst, peer, now, wall)
+
+    def send_group(
+        self, group: int, members: list[int], messages: list[Any], priority: int,
+        now: float, wall: float,
+    ) -> None:  # fmt: skip
+        """Seal `messages` once for every member of `group`, signed as ours."""
+        plaintext = encode_bundle(messages)
+        if len(plaintext) + 16 + SIGNATURE_LEN > ENVELOPE_DATA_MAX:
+            raise LocalProtocolError("group bundle larger than one envelope")
+        for member, key_message in self.groups.key_messages(group, members, wall).items():
+            self.send(member, [key_message], priority, now, wall)
+        header, data = self.groups.seal(group, plaintext, priority, HOP_LIMIT)
+        self._outgoing.append(_envelope(header, data))
+
+    def frames_to_send(self) -> list[Any]:
+        """EVENT_ENVELOPE and EVENT_HANDSHAKE messages to hand to the link, oldest first."""
+        frames, self._outgoing = self._outgoing, []
+        return frames
+
+    def established(self, peer: int) -> bool:
+        state = self._peers.get(peer)
+        return state is not None and state.current is not None
+
+    def _emit(self, dst: int, session: _Session, plaintext: bytes, priority: int) -> None:
+        while True:
+            header = Header(
+                counter=session.counter, src=self.node_id, dst=dst, priority=priority,
+                key_phase=session.phase, hops_left=HOP_LIMIT,
+            )  # fmt: skip
+            session.counter += 1
+            data = seal(session.sender, header, plaintext)
+            if data is not None:
+                break
+            self.counters["reseal_zero_tail"] += 1
+        self._outgoing.append(_envelope(header, data))
+
+    def _usable(self, session: _Session | None, now: float) -> _Session | None:
+        if session is None:
+            return None
+        too_old = now - session.established >= REJECT_AFTER
+        return None if too_old or session.counter >= REJECT_AFTER_MESSAGES else session
+
+    # -- handshakes ------------------------------------------------------------------
+
+    def _initiate(self, dst: int, peer: _Peer, now: float, wall: float) -> None:
+        phase = 0 if peer.current is None else peer.current.phase ^ 1
+        ephemeral = self._random_key()
+        init = handshake.build_init(self.identity, dst, self.clock.next(wall), phase, ephemeral)
+        peer.pending = _Pending(init, ephemeral, phase, now + HANDSHAKE_RETRY)
+        self._outgoing.append(init)
+        self.counters["handshake_initiated"] += 1
+
+    def _on_handshake(self, message: Any, now: float, wall: float) -> None:
+        kind = message.kind & handshake.KIND_MASK
+        if kind == Kind.INIT:
+            self._on_init(message, now, wall)
+        elif kind in (Kind.RESPONSE, Kind.REJECT):
+            self._on_answer(message, now, wall)
+        else:
+            self.counters[Refusal.MALFORMED] += 1
+
+    def _on_init(self, init: Any, now: float, wall: float) -> None:
+        peer = self._peer(init.src)
+        if init.time == peer.last_init_time and peer.last_response is not None:
+            self._outgoing.append(peer.last_response)  # our RESPONSE was lost: same again
+            self.counters["handshake_duplicate"] += 1
+            return
+        checked = handshake.check(init, self.identity, self.revocations, wall)
+        if isinstance(checked, Refusal):
+            self._refuse_init(init, checked)
+            return
+        if init.time <= peer.last_init_time:
+            self.counters[Refusal.REPLAY] += 1
+            return
+        if peer.pending is not None and self.node_id < init.src:
+            self.counters["handshake_collision"] += 1  # ours wins; theirs is dropped
+            return
+        peer.pending = None
+        ephemeral = self._random_key()
+        response = handshake.build_response(self.identity, init, checked.phase, ephemeral)
+        keys = handshake.derive_keys(self.identity, ephemeral, checked, init, response, False)
+        session = self._new_session(checked, keys, now, confirmed=False)
+        if peer.current is None or not peer.current.confirmed:
+            peer.current = session  # nothing proven to work would be lost
+        else:
+            peer.unconfirmed = session
+        peer.last_init_time, peer.last_response = init.time, response
+        self._outgoing.append(response)
+        self.counters["handshake_responded"] += 1
+        self._flush(init.src, peer, now)
+
+    def _refuse_init(self, init: Any, refusal: Refusal) -> None:
+        self.counters[refusal] += 1
+        outcome = {
+            Refusal.EXPIRED_CERTIFICATE: event.EVENT_OUTCOME_CERT_EXPIRED,
+            Refusal.REVOKED_CERTIFICATE: event.EVENT_OUTCOME_CERT_REVOKED,
+        }.get(refusal)
+        if outcome is not None:  # the sender is authentic: tell it why
+            self._outgoing.append(handshake.build_reject(self.identity, init, outcome))
+
+    def _on_answer(self, answer: Any, now: float, wall: float) -> None:
+        peer = self._peer(answer.src)
+        pending = peer.pending
+        if pending is None or pending.init.time != answer.time:
+            self.counters[Refusal.UNEXPECTED] += 1
+            return
+        checked = handshake.check(answer, self.identity, self.revocations, wall, pending.init)
+        if isinstance(checked, Refusal):
+            self.counters[checked] += 1
+            return
+        peer.pending = None
+        if checked.kind is Kind.REJECT:
+            self.rejections[answer.src] = answer.outcome
+            self.counters["handshake_rejected"] += 1
+            self.counters["queue_dropped"] += len(peer.queue)
+            peer.queue.clear()
+            return
+        keys = handshake.derive_keys(
+            self.identity, pending.ephemeral, checked, pending.init, answer, True
+        )
+        self._retire_current(peer, now)
+        peer.current = self._new_session(checked, keys, now, confirmed=True)
+        peer.unconfirmed = None
+        self.counters["handshake_completed"] += 1
+        if not peer.queue:
+            self._emit(answer.src, peer.current, b"", KEEPALIVE_PRIORITY)
+        self._flush(answer.src, peer, now)
+
+    def _new_session(
+        self, peer: Checked, keys: tuple[bytes, bytes], now: float, *, confirmed: bool
+    ) -> _Session:
+        send_key, receive_key = keys
+        return _Session(
+            peer.phase,
+            ChaCha20Poly1305(send_key),
+            ChaCha20Poly1305(receive_key),
+            peer.certificate,
+            now,
+            confirmed,
+        )
+
+    def _retire_current(self, peer: _Peer, now: float) -> None:
+        if peer.current is not None:
+            peer.previous, peer.previous_until = peer.current, now + PREVIOUS_GRACE
+
+    def _flush(self, dst: int, peer: _Peer, now: float) -> None:
+        session = self._usable(peer.current, now)
+        while session is not None and peer.queue:
+            plaintext, priority = peer.queue.popleft()
+            self._emit(dst, session, plaintext, priority)
+
+    # -- receiving -------------------------------------------------------------------
+
+    def receive(self, message: Any, now: float, wall: float) -> list[Delivered]:
+        """Take an EVENT_ENVELOPE or EVENT_HANDSHAKE from the link."""
+        is_envelope = message.get_msgId() == event.MAVLINK_MSG_ID_EVENT_ENVELOPE
+        if is_envelope and message.meta & GROUP_BIT:
+            delivered = self._on_group_envelope(message, wall)
+            return [] if delivered is None else [delivered]
+        if message.dst != self.node_id:
+            self.counters["not_for_me"] += 1
+            return []
+        if message.get_msgId() == event.MAVLINK_MSG_ID_EVENT_HANDSHAKE:
+            self._on_handshake(message, now, wall)
+            return []
+        if is_envelope:
+            delivered = self._on_envelope(message, now, wall)
+            return [] if delivered is None else [delivered]
+        self.counters["not_sealed"] += 1
+        return []
+
+    def _on_envelope(self, message: Any, now: float, wall: float) -> Delivered | None:
+        header = Header.from_fields(message.counter, message.src, message.dst, message.meta)
+        data = bytes(message.data).rstrip(b"\x00")  # the sender never ends on a zero byte
+        peer = self._peer(header.src)
+        candidates = self._candidates(peer, header.key_phase, now)
+        if not candidates:
+            self.counters["no_session"] += 1
+            if peer.pending is None:
+                self._initiate(header.src, peer, now, wall)
+            return None
+        for session in candidates:
+            verdict = session.window.check(header.counter)
+            if verdict is not Verdict.NEW:
+                self.counters[verdict] += 1
+                return None
+            plaintext = open_sealed(session.receiver, header, data)
+            if plaintext is not None:
+                session.window.accept(header.counter)
+                self._confirm(peer, session, now)
+                return self._deliver(header, session.certificate, plaintext, wall)
+        self.counters["bad_tag"] += 1
+        return None
+
+    def _on_group_envelope(self, message: Any, wall: float) -> Delivered | None:
+        header = Header.from_fields(message.counter, message.src, message.dst, message.meta)
+        opened = self.groups.open(header, bytes(message.data).rstrip(b"\x00"), wall)
+        if opened is None:
+            return None
+        return self._deliver(header, opened.certificate, opened.plaintext, wall)
+
+    def _candidates(self, peer: _Peer, phase: int, now: float) -> list[_Session]:
+        previous = peer.previous if peer.previous_until > now else None
+        sessions = (peer.unconfirmed, self._usable(peer.current, now), previous)
+        return [s for s in sessions if s is not None and s.phase == phase]
+
+    def _confirm(self, peer: _Peer, session: _Session, now: float) -> None:
+        session.confirmed = True
+        if session is peer.unconfirmed:
+            self._retire_current(peer, now)
+            peer.current, peer.unconfirmed = session, None
+            self.counters["session_confirmed"] += 1
+
+    def _deliver(
+        self, header: Header, certificate: Certificate, plaintext: bytes, wall: float
+    ) -> Delivered | None:
+        if not plaintext:
+            self.counters["keepalive"] += 1
+            return None
+        try:
+            messages = decode_bundle(plaintext)
+        except RemoteProtocolError:
+            self.counters["malformed_bundle"] += 1
+            return None
+        for message in messages:
+            if message.get_msgId() == event.MAVLINK_MSG_ID_EVENT_REVOCATION:
+                self._offer_revocations(bytes(message.data[: message.length]))
+        group_key_id = event.MAVLINK_MSG_ID_EVENT_GROUP_KEY
+        for key_message in (m for m in messages if m.get_msgId() == group_key_id):
+            if not header.group:  # a key only counts when it came over a pairwise session
+                self.groups.learn(header.src, key_message, certificate)
+        messages = [m for m in messages if m.get_msgId() != group_key_id]
+        if not messages:
+            return None
+        refusal = None
+        # The authority's signature was verified at the handshake; only time moves on.
+        if not certificate.not_before <= wall < certificate.expires:
+            self.counters["expired_sender"] += 1
+            refusal = event.EVENT_OUTCOME_CERT_EXPIRED
+        elif self.revocations.is_revoked(certificate):
+            self.counters["revoked_sender"] += 1
+            refusal = event.EVENT_OUTCOME_CERT_REVOKED
+        return Delivered(header.src, certificate, messages, header.priority, refusal)
+
+    def _offer_revocations(self, encoded: bytes) -> None:
+        """A revocation list signs itself: whoever carried it, keep it if newer and genuine."""
+        if self.revocations.offer(encoded, self.identity.authority_key):
+            self.counters["revocation_list_updated"] += 1
+
+    # -- timers ----------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """When `on_timer` next has work (a handshake to retransmit), or None."""
+        times = [p.pending.retry_at for p in self._peers.values() if p.pending is not None]
+        return min(times, default=None)
+
+    def on_timer(self, now: float, wall: float) -> None:
+        """Retransmit or renew handshakes that went unanswered."""
+        for dst, peer in self._peers.items():
+            pending = peer.pending
+            if pending is None or pending.retry_at > now:
+                continue
+            if pending.tries >= FRESH_INIT_AFTER:
+                self._initiate(dst, peer, now, wall)
+                continue
+            pending.tries += 1
+            backoff = min(HANDSHAKE_RETRY * 2 ** (pending.tries - 1), HANDSHAKE_BACKOFF_MAX)
+            pending.retry_at = now + backoff
+            self._outgoing.append(pending.init)
+            self.counters["handshake_retransmitted"] += 1
+
+    def _peer(self, node_id: int) -> _Peer:
+        peer = self._peers.get(node_id)
+        if peer is None:
+            peer = self._peers[node_id] = _Peer()
+        return peer
