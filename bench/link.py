@@ -28,6 +28,8 @@ from dialects import event
 KEY = bytes(range(32))
 NOW = 1_750_000_000.0
 SEAL_OVERHEAD = 24
+FRAME_OVERHEAD = 25
+"""MAVLink 2 header, checksum and signature block: what each signed frame adds."""
 SEED_PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "seed_baseline.py"
 
 
@@ -111,10 +113,10 @@ def main() -> None:
     if seed is None:
         print("seed design peer: ../shared/peers/seed_baseline.py not found, skipped")
     else:
-        seed_bytes = seed["detection_on_air_bytes"]
+        frames = seed["mavlink2_frames_needed"]
+        seed_bytes = seed["detection_on_air_bytes"] + frames * FRAME_OVERHEAD
         print(
-            f"seed design detection on the air:          {seed_bytes} B in "
-            f"{seed['mavlink2_frames_needed']} frames "
+            f"seed design detection on the air:          {seed_bytes} B in {frames} frames "
             f"({seed_bytes / (len(frame) + SEAL_OVERHEAD):.1f}x ours, sealed)"
         )
 

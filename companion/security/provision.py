@@ -195,3 +195,7 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("file", type=Path, metavar="FILE")
     show.set_defaults(run=_show)
     return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -45,7 +45,15 @@ from ..link.signing import SigningClock
 from . import handshake
 from .authority import NodeKeys
 from .certificate import Certificate
-from .envelope import ENVELOPE_DATA_MAX, Header, decode_bundle, encode_bundle, open_sealed, seal
+from .envelope import (
+    ENVELOPE_DATA_MAX,
+    TAG_LEN,
+    Header,
+    decode_bundle,
+    encode_bundle,
+    open_sealed,
+    seal,
+)
 from .group import SIGNATURE_LEN, GroupKeys
 from .handshake import Checked, Kind, Refusal
 from .replay_window import ReplayWindow, Verdict
@@ -336,6 +344,9 @@ class SessionManager:
     def _on_envelope(self, message: Any, now: float, wall: float) -> Delivered | None:
         header = Header.from_fields(message.counter, message.src, message.dst, message.meta)
         data = bytes(message.data).rstrip(b"\x00")  # the sender never ends on a zero byte
+        if len(data) < TAG_LEN:
+            self.counters["truncated_envelope"] += 1  # not even room for a tag
+            return None
         peer = self._peer(header.src)
         candidates = self._candidates(peer, header.key_phase, now)
         if not candidates:

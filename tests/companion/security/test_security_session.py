@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from companion.link import SigningClock
 from companion.security.certificate import Role
 from companion.security.session import REKEY_AFTER
 from dialects import event
-from tests.samples import detection
+from tests.samples import detection, sample_message
 
 from .fleet import NOW_WALL, Fleet
 
@@ -129,6 +132,42 @@ def test_truncated_envelope_is_refused(pair: Pair) -> None:
     frame.data = list(data[:-5]) + [0] * (248 - len(data) + 5)
     assert pair.gs.receive(frame, 0, pair.wall()) == []
     assert pair.gs.counters["bad_tag"] == 1
+
+
+def test_envelope_too_short_for_a_tag_is_truncated(pair: Pair) -> None:
+    frame = sealed(pair)
+    frame.data = frame.data[:12] + [0] * (248 - 12)
+    assert pair.gs.receive(frame, 0, pair.wall()) == []
+    assert pair.gs.counters["truncated_envelope"] == 1
+
+
+@given(st.data())
+@settings(max_examples=50, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_change_to_an_envelope_but_its_hop_count_is_refused(
+    fleet: Fleet, data: st.DataObject
+) -> None:
+    pair = Pair(fleet)
+    frame = sealed(pair)
+    field = data.draw(st.sampled_from(["counter", "src", "dst", "meta", "data"]))
+    if field == "data":
+        index = data.draw(st.integers(0, 247))
+        frame.data[index] ^= data.draw(st.integers(1, 255))
+    elif field == "meta":
+        frame.meta ^= data.draw(st.integers(1, 0x0F))  # the authenticated low bits
+    else:
+        setattr(frame, field, getattr(frame, field) ^ data.draw(st.integers(1, 255)))
+    assert pair.gs.receive(frame, 0, pair.wall()) == []
+    assert sum(pair.gs.counters.values()) > 0
+
+
+@given(st.integers(0, 2**32), st.sampled_from(["EVENT_ENVELOPE", "EVENT_HANDSHAKE"]))
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_arbitrary_frames_never_raise(fleet: Fleet, seed: int, name: str) -> None:
+    gs = fleet.manager(255, Role.GROUND_STATION)
+    rng = random.Random(seed)
+    message = sample_message(getattr(event, f"MAVLink_{name.lower()}_message"), rng)
+    message.dst = 255 if rng.random() < 0.9 else message.dst
+    assert gs.receive(message, 0, NOW_WALL) == []
 
 
 def test_replay_inside_and_outside_the_window(pair: Pair) -> None:
