@@ -9007,31 +9007,31 @@ setattr(MAVLink_event_revocation_message, "name", mavlink_msg_deprecated_name_pr
 
 class MAVLink_event_envelope_message(MAVLink_message):
     """
-    One sealed bundle of inner messages, end to end from src to dst.
-    data is ChaCha20-Poly1305 ciphertext and tag; its length is the
-    frame's payload length minus 7, and the sender never emits a last
-    byte of zero (docs/protocol.md), so MAVLink 2 payload truncation
-    loses nothing.
+    One sealed bundle of inner messages, end to end from src to dst,
+    passed hop by hop to next_hop. data is ChaCha20-Poly1305
+    ciphertext and tag; its length is the frame's payload length minus
+    7, and the sender never emits a last byte of zero
+    (docs/protocol.md), so MAVLink 2 payload truncation loses nothing.
     """
 
     id = MAVLINK_MSG_ID_EVENT_ENVELOPE
     msgname = "EVENT_ENVELOPE"
-    fieldnames = ["counter", "src", "dst", "meta", "data"]
-    ordered_fieldnames = ["counter", "src", "dst", "meta", "data"]
-    fieldtypes = ["uint32_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t"]
+    fieldnames = ["counter", "src", "dst", "meta", "next_hop", "data"]
+    ordered_fieldnames = ["counter", "src", "dst", "meta", "next_hop", "data"]
+    fieldtypes = ["uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t"]
     fielddisplays_by_name: Dict[str, str] = {}
     fieldenums_by_name: Dict[str, str] = {}
     fieldunits_by_name: Dict[str, str] = {}
-    native_format = bytearray(b"<IBBBB")
-    orders = [0, 1, 2, 3, 4]
-    lengths = [1, 1, 1, 1, 248]
-    array_lengths = [0, 0, 0, 0, 248]
-    crc_extra = 179
-    unpacker = struct.Struct("<IBBB248B")
+    native_format = bytearray(b"<BBBBBB")
+    orders = [0, 1, 2, 3, 4, 5]
+    lengths = [3, 1, 1, 1, 1, 248]
+    array_lengths = [3, 0, 0, 0, 0, 248]
+    crc_extra = 112
+    unpacker = struct.Struct("<3BBBBB248B")
     instance_field = None
     instance_offset = -1
 
-    def __init__(self, counter: int, src: int, dst: int, meta: int, data: Sequence[int]):
+    def __init__(self, counter: Sequence[int], src: int, dst: int, meta: int, next_hop: int, data: Sequence[int]):
         MAVLink_message.__init__(self, MAVLink_event_envelope_message.id, MAVLink_event_envelope_message.msgname)
         self._fieldnames = MAVLink_event_envelope_message.fieldnames
         self._instance_field = MAVLink_event_envelope_message.instance_field
@@ -9040,10 +9040,11 @@ class MAVLink_event_envelope_message(MAVLink_message):
         self.src = src
         self.dst = dst
         self.meta = meta
+        self.next_hop = next_hop
         self.data = data
 
     def pack(self, mav: "MAVLink", force_mavlink1: bool = False) -> bytes:
-        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.counter, self.src, self.dst, self.meta, self.data[0], self.data[1], self.data[2], self.data[3], self.data[4], self.data[5], self.data[6], self.data[7], self.data[8], self.data[9], self.data[10], self.data[11], self.data[12], self.data[13], self.data[14], self.data[15], self.data[16], self.data[17], self.data[18], self.data[19], self.data[20], self.data[21], self.data[22], self.data[23], self.data[24], self.data[25], self.data[26], self.data[27], self.data[28], self.data[29], self.data[30], self.data[31], self.data[32], self.data[33], self.data[34], self.data[35], self.data[36], self.data[37], self.data[38], self.data[39], self.data[40], self.data[41], self.data[42], self.data[43], self.data[44], self.data[45], self.data[46], self.data[47], self.data[48], self.data[49], self.data[50], self.data[51], self.data[52], self.data[53], self.data[54], self.data[55], self.data[56], self.data[57], self.data[58], self.data[59], self.data[60], self.data[61], self.data[62], self.data[63], self.data[64], self.data[65], self.data[66], self.data[67], self.data[68], self.data[69], self.data[70], self.data[71], self.data[72], self.data[73], self.data[74], self.data[75], self.data[76], self.data[77], self.data[78], self.data[79], self.data[80], self.data[81], self.data[82], self.data[83], self.data[84], self.data[85], self.data[86], self.data[87], self.data[88], self.data[89], self.data[90], self.data[91], self.data[92], self.data[93], self.data[94], self.data[95], self.data[96], self.data[97], self.data[98], self.data[99], self.data[100], self.data[101], self.data[102], self.data[103], self.data[104], self.data[105], self.data[106], self.data[107], self.data[108], self.data[109], self.data[110], self.data[111], self.data[112], self.data[113], self.data[114], self.data[115], self.data[116], self.data[117], self.data[118], self.data[119], self.data[120], self.data[121], self.data[122], self.data[123], self.data[124], self.data[125], self.data[126], self.data[127], self.data[128], self.data[129], self.data[130], self.data[131], self.data[132], self.data[133], self.data[134], self.data[135], self.data[136], self.data[137], self.data[138], self.data[139], self.data[140], self.data[141], self.data[142], self.data[143], self.data[144], self.data[145], self.data[146], self.data[147], self.data[148], self.data[149], self.data[150], self.data[151], self.data[152], self.data[153], self.data[154], self.data[155], self.data[156], self.data[157], self.data[158], self.data[159], self.data[160], self.data[161], self.data[162], self.data[163], self.data[164], self.data[165], self.data[166], self.data[167], self.data[168], self.data[169], self.data[170], self.data[171], self.data[172], self.data[173], self.data[174], self.data[175], self.data[176], self.data[177], self.data[178], self.data[179], self.data[180], self.data[181], self.data[182], self.data[183], self.data[184], self.data[185], self.data[186], self.data[187], self.data[188], self.data[189], self.data[190], self.data[191], self.data[192], self.data[193], self.data[194], self.data[195], self.data[196], self.data[197], self.data[198], self.data[199], self.data[200], self.data[201], self.data[202], self.data[203], self.data[204], self.data[205], self.data[206], self.data[207], self.data[208], self.data[209], self.data[210], self.data[211], self.data[212], self.data[213], self.data[214], self.data[215], self.data[216], self.data[217], self.data[218], self.data[219], self.data[220], self.data[221], self.data[222], self.data[223], self.data[224], self.data[225], self.data[226], self.data[227], self.data[228], self.data[229], self.data[230], self.data[231], self.data[232], self.data[233], self.data[234], self.data[235], self.data[236], self.data[237], self.data[238], self.data[239], self.data[240], self.data[241], self.data[242], self.data[243], self.data[244], self.data[245], self.data[246], self.data[247]), force_mavlink1=force_mavlink1)
+        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.counter[0], self.counter[1], self.counter[2], self.src, self.dst, self.meta, self.next_hop, self.data[0], self.data[1], self.data[2], self.data[3], self.data[4], self.data[5], self.data[6], self.data[7], self.data[8], self.data[9], self.data[10], self.data[11], self.data[12], self.data[13], self.data[14], self.data[15], self.data[16], self.data[17], self.data[18], self.data[19], self.data[20], self.data[21], self.data[22], self.data[23], self.data[24], self.data[25], self.data[26], self.data[27], self.data[28], self.data[29], self.data[30], self.data[31], self.data[32], self.data[33], self.data[34], self.data[35], self.data[36], self.data[37], self.data[38], self.data[39], self.data[40], self.data[41], self.data[42], self.data[43], self.data[44], self.data[45], self.data[46], self.data[47], self.data[48], self.data[49], self.data[50], self.data[51], self.data[52], self.data[53], self.data[54], self.data[55], self.data[56], self.data[57], self.data[58], self.data[59], self.data[60], self.data[61], self.data[62], self.data[63], self.data[64], self.data[65], self.data[66], self.data[67], self.data[68], self.data[69], self.data[70], self.data[71], self.data[72], self.data[73], self.data[74], self.data[75], self.data[76], self.data[77], self.data[78], self.data[79], self.data[80], self.data[81], self.data[82], self.data[83], self.data[84], self.data[85], self.data[86], self.data[87], self.data[88], self.data[89], self.data[90], self.data[91], self.data[92], self.data[93], self.data[94], self.data[95], self.data[96], self.data[97], self.data[98], self.data[99], self.data[100], self.data[101], self.data[102], self.data[103], self.data[104], self.data[105], self.data[106], self.data[107], self.data[108], self.data[109], self.data[110], self.data[111], self.data[112], self.data[113], self.data[114], self.data[115], self.data[116], self.data[117], self.data[118], self.data[119], self.data[120], self.data[121], self.data[122], self.data[123], self.data[124], self.data[125], self.data[126], self.data[127], self.data[128], self.data[129], self.data[130], self.data[131], self.data[132], self.data[133], self.data[134], self.data[135], self.data[136], self.data[137], self.data[138], self.data[139], self.data[140], self.data[141], self.data[142], self.data[143], self.data[144], self.data[145], self.data[146], self.data[147], self.data[148], self.data[149], self.data[150], self.data[151], self.data[152], self.data[153], self.data[154], self.data[155], self.data[156], self.data[157], self.data[158], self.data[159], self.data[160], self.data[161], self.data[162], self.data[163], self.data[164], self.data[165], self.data[166], self.data[167], self.data[168], self.data[169], self.data[170], self.data[171], self.data[172], self.data[173], self.data[174], self.data[175], self.data[176], self.data[177], self.data[178], self.data[179], self.data[180], self.data[181], self.data[182], self.data[183], self.data[184], self.data[185], self.data[186], self.data[187], self.data[188], self.data[189], self.data[190], self.data[191], self.data[192], self.data[193], self.data[194], self.data[195], self.data[196], self.data[197], self.data[198], self.data[199], self.data[200], self.data[201], self.data[202], self.data[203], self.data[204], self.data[205], self.data[206], self.data[207], self.data[208], self.data[209], self.data[210], self.data[211], self.data[212], self.data[213], self.data[214], self.data[215], self.data[216], self.data[217], self.data[218], self.data[219], self.data[220], self.data[221], self.data[222], self.data[223], self.data[224], self.data[225], self.data[226], self.data[227], self.data[228], self.data[229], self.data[230], self.data[231], self.data[232], self.data[233], self.data[234], self.data[235], self.data[236], self.data[237], self.data[238], self.data[239], self.data[240], self.data[241], self.data[242], self.data[243], self.data[244], self.data[245], self.data[246], self.data[247]), force_mavlink1=force_mavlink1)
 
 
 # Define name on the class for backwards compatibility (it is now msgname).
@@ -9060,22 +9061,22 @@ class MAVLink_event_fragment_message(MAVLink_message):
 
     id = MAVLINK_MSG_ID_EVENT_FRAGMENT
     msgname = "EVENT_FRAGMENT"
-    fieldnames = ["counter", "src", "dst", "meta", "index", "count", "data"]
-    ordered_fieldnames = ["counter", "src", "dst", "meta", "index", "count", "data"]
-    fieldtypes = ["uint32_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t"]
+    fieldnames = ["counter", "src", "dst", "meta", "next_hop", "index", "count", "data"]
+    ordered_fieldnames = ["counter", "src", "dst", "meta", "next_hop", "index", "count", "data"]
+    fieldtypes = ["uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t"]
     fielddisplays_by_name: Dict[str, str] = {}
     fieldenums_by_name: Dict[str, str] = {}
     fieldunits_by_name: Dict[str, str] = {}
-    native_format = bytearray(b"<IBBBBBB")
-    orders = [0, 1, 2, 3, 4, 5, 6]
-    lengths = [1, 1, 1, 1, 1, 1, 246]
-    array_lengths = [0, 0, 0, 0, 0, 0, 246]
-    crc_extra = 21
-    unpacker = struct.Struct("<IBBBBB246B")
+    native_format = bytearray(b"<BBBBBBBB")
+    orders = [0, 1, 2, 3, 4, 5, 6, 7]
+    lengths = [3, 1, 1, 1, 1, 1, 1, 246]
+    array_lengths = [3, 0, 0, 0, 0, 0, 0, 246]
+    crc_extra = 227
+    unpacker = struct.Struct("<3BBBBBBB246B")
     instance_field = None
     instance_offset = -1
 
-    def __init__(self, counter: int, src: int, dst: int, meta: int, index: int, count: int, data: Sequence[int]):
+    def __init__(self, counter: Sequence[int], src: int, dst: int, meta: int, next_hop: int, index: int, count: int, data: Sequence[int]):
         MAVLink_message.__init__(self, MAVLink_event_fragment_message.id, MAVLink_event_fragment_message.msgname)
         self._fieldnames = MAVLink_event_fragment_message.fieldnames
         self._instance_field = MAVLink_event_fragment_message.instance_field
@@ -9084,12 +9085,13 @@ class MAVLink_event_fragment_message(MAVLink_message):
         self.src = src
         self.dst = dst
         self.meta = meta
+        self.next_hop = next_hop
         self.index = index
         self.count = count
         self.data = data
 
     def pack(self, mav: "MAVLink", force_mavlink1: bool = False) -> bytes:
-        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.counter, self.src, self.dst, self.meta, self.index, self.count, self.data[0], self.data[1], self.data[2], self.data[3], self.data[4], self.data[5], self.data[6], self.data[7], self.data[8], self.data[9], self.data[10], self.data[11], self.data[12], self.data[13], self.data[14], self.data[15], self.data[16], self.data[17], self.data[18], self.data[19], self.data[20], self.data[21], self.data[22], self.data[23], self.data[24], self.data[25], self.data[26], self.data[27], self.data[28], self.data[29], self.data[30], self.data[31], self.data[32], self.data[33], self.data[34], self.data[35], self.data[36], self.data[37], self.data[38], self.data[39], self.data[40], self.data[41], self.data[42], self.data[43], self.data[44], self.data[45], self.data[46], self.data[47], self.data[48], self.data[49], self.data[50], self.data[51], self.data[52], self.data[53], self.data[54], self.data[55], self.data[56], self.data[57], self.data[58], self.data[59], self.data[60], self.data[61], self.data[62], self.data[63], self.data[64], self.data[65], self.data[66], self.data[67], self.data[68], self.data[69], self.data[70], self.data[71], self.data[72], self.data[73], self.data[74], self.data[75], self.data[76], self.data[77], self.data[78], self.data[79], self.data[80], self.data[81], self.data[82], self.data[83], self.data[84], self.data[85], self.data[86], self.data[87], self.data[88], self.data[89], self.data[90], self.data[91], self.data[92], self.data[93], self.data[94], self.data[95], self.data[96], self.data[97], self.data[98], self.data[99], self.data[100], self.data[101], self.data[102], self.data[103], self.data[104], self.data[105], self.data[106], self.data[107], self.data[108], self.data[109], self.data[110], self.data[111], self.data[112], self.data[113], self.data[114], self.data[115], self.data[116], self.data[117], self.data[118], self.data[119], self.data[120], self.data[121], self.data[122], self.data[123], self.data[124], self.data[125], self.data[126], self.data[127], self.data[128], self.data[129], self.data[130], self.data[131], self.data[132], self.data[133], self.data[134], self.data[135], self.data[136], self.data[137], self.data[138], self.data[139], self.data[140], self.data[141], self.data[142], self.data[143], self.data[144], self.data[145], self.data[146], self.data[147], self.data[148], self.data[149], self.data[150], self.data[151], self.data[152], self.data[153], self.data[154], self.data[155], self.data[156], self.data[157], self.data[158], self.data[159], self.data[160], self.data[161], self.data[162], self.data[163], self.data[164], self.data[165], self.data[166], self.data[167], self.data[168], self.data[169], self.data[170], self.data[171], self.data[172], self.data[173], self.data[174], self.data[175], self.data[176], self.data[177], self.data[178], self.data[179], self.data[180], self.data[181], self.data[182], self.data[183], self.data[184], self.data[185], self.data[186], self.data[187], self.data[188], self.data[189], self.data[190], self.data[191], self.data[192], self.data[193], self.data[194], self.data[195], self.data[196], self.data[197], self.data[198], self.data[199], self.data[200], self.data[201], self.data[202], self.data[203], self.data[204], self.data[205], self.data[206], self.data[207], self.data[208], self.data[209], self.data[210], self.data[211], self.data[212], self.data[213], self.data[214], self.data[215], self.data[216], self.data[217], self.data[218], self.data[219], self.data[220], self.data[221], self.data[222], self.data[223], self.data[224], self.data[225], self.data[226], self.data[227], self.data[228], self.data[229], self.data[230], self.data[231], self.data[232], self.data[233], self.data[234], self.data[235], self.data[236], self.data[237], self.data[238], self.data[239], self.data[240], self.data[241], self.data[242], self.data[243], self.data[244], self.data[245]), force_mavlink1=force_mavlink1)
+        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.counter[0], self.counter[1], self.counter[2], self.src, self.dst, self.meta, self.next_hop, self.index, self.count, self.data[0], self.data[1], self.data[2], self.data[3], self.data[4], self.data[5], self.data[6], self.data[7], self.data[8], self.data[9], self.data[10], self.data[11], self.data[12], self.data[13], self.data[14], self.data[15], self.data[16], self.data[17], self.data[18], self.data[19], self.data[20], self.data[21], self.data[22], self.data[23], self.data[24], self.data[25], self.data[26], self.data[27], self.data[28], self.data[29], self.data[30], self.data[31], self.data[32], self.data[33], self.data[34], self.data[35], self.data[36], self.data[37], self.data[38], self.data[39], self.data[40], self.data[41], self.data[42], self.data[43], self.data[44], self.data[45], self.data[46], self.data[47], self.data[48], self.data[49], self.data[50], self.data[51], self.data[52], self.data[53], self.data[54], self.data[55], self.data[56], self.data[57], self.data[58], self.data[59], self.data[60], self.data[61], self.data[62], self.data[63], self.data[64], self.data[65], self.data[66], self.data[67], self.data[68], self.data[69], self.data[70], self.data[71], self.data[72], self.data[73], self.data[74], self.data[75], self.data[76], self.data[77], self.data[78], self.data[79], self.data[80], self.data[81], self.data[82], self.data[83], self.data[84], self.data[85], self.data[86], self.data[87], self.data[88], self.data[89], self.data[90], self.data[91], self.data[92], self.data[93], self.data[94], self.data[95], self.data[96], self.data[97], self.data[98], self.data[99], self.data[100], self.data[101], self.data[102], self.data[103], self.data[104], self.data[105], self.data[106], self.data[107], self.data[108], self.data[109], self.data[110], self.data[111], self.data[112], self.data[113], self.data[114], self.data[115], self.data[116], self.data[117], self.data[118], self.data[119], self.data[120], self.data[121], self.data[122], self.data[123], self.data[124], self.data[125], self.data[126], self.data[127], self.data[128], self.data[129], self.data[130], self.data[131], self.data[132], self.data[133], self.data[134], self.data[135], self.data[136], self.data[137], self.data[138], self.data[139], self.data[140], self.data[141], self.data[142], self.data[143], self.data[144], self.data[145], self.data[146], self.data[147], self.data[148], self.data[149], self.data[150], self.data[151], self.data[152], self.data[153], self.data[154], self.data[155], self.data[156], self.data[157], self.data[158], self.data[159], self.data[160], self.data[161], self.data[162], self.data[163], self.data[164], self.data[165], self.data[166], self.data[167], self.data[168], self.data[169], self.data[170], self.data[171], self.data[172], self.data[173], self.data[174], self.data[175], self.data[176], self.data[177], self.data[178], self.data[179], self.data[180], self.data[181], self.data[182], self.data[183], self.data[184], self.data[185], self.data[186], self.data[187], self.data[188], self.data[189], self.data[190], self.data[191], self.data[192], self.data[193], self.data[194], self.data[195], self.data[196], self.data[197], self.data[198], self.data[199], self.data[200], self.data[201], self.data[202], self.data[203], self.data[204], self.data[205], self.data[206], self.data[207], self.data[208], self.data[209], self.data[210], self.data[211], self.data[212], self.data[213], self.data[214], self.data[215], self.data[216], self.data[217], self.data[218], self.data[219], self.data[220], self.data[221], self.data[222], self.data[223], self.data[224], self.data[225], self.data[226], self.data[227], self.data[228], self.data[229], self.data[230], self.data[231], self.data[232], self.data[233], self.data[234], self.data[235], self.data[236], self.data[237], self.data[238], self.data[239], self.data[240], self.data[241], self.data[242], self.data[243], self.data[244], self.data[245]), force_mavlink1=force_mavlink1)
 
 
 # Define name on the class for backwards compatibility (it is now msgname).
@@ -9108,22 +9110,22 @@ class MAVLink_event_handshake_message(MAVLink_message):
 
     id = MAVLINK_MSG_ID_EVENT_HANDSHAKE
     msgname = "EVENT_HANDSHAKE"
-    fieldnames = ["time", "src", "dst", "kind", "outcome", "ephemeral", "certificate", "signature"]
-    ordered_fieldnames = ["time", "src", "dst", "kind", "outcome", "ephemeral", "certificate", "signature"]
-    fieldtypes = ["uint64_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t"]
+    fieldnames = ["time", "src", "dst", "kind", "outcome", "next_hop", "hops_left", "ephemeral", "certificate", "signature"]
+    ordered_fieldnames = ["time", "src", "dst", "kind", "outcome", "next_hop", "hops_left", "ephemeral", "certificate", "signature"]
+    fieldtypes = ["uint64_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t"]
     fielddisplays_by_name: Dict[str, str] = {}
     fieldenums_by_name: Dict[str, str] = {"outcome": "EVENT_OUTCOME"}
     fieldunits_by_name: Dict[str, str] = {}
-    native_format = bytearray(b"<QBBBBBBB")
-    orders = [0, 1, 2, 3, 4, 5, 6, 7]
-    lengths = [1, 1, 1, 1, 1, 32, 145, 64]
-    array_lengths = [0, 0, 0, 0, 0, 32, 145, 64]
-    crc_extra = 41
-    unpacker = struct.Struct("<QBBBB32B145B64B")
+    native_format = bytearray(b"<QBBBBBBBBB")
+    orders = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    lengths = [1, 1, 1, 1, 1, 1, 1, 32, 145, 64]
+    array_lengths = [0, 0, 0, 0, 0, 0, 0, 32, 145, 64]
+    crc_extra = 28
+    unpacker = struct.Struct("<QBBBBBB32B145B64B")
     instance_field = None
     instance_offset = -1
 
-    def __init__(self, time: int, src: int, dst: int, kind: int, outcome: int, ephemeral: Sequence[int], certificate: Sequence[int], signature: Sequence[int]):
+    def __init__(self, time: int, src: int, dst: int, kind: int, outcome: int, next_hop: int, hops_left: int, ephemeral: Sequence[int], certificate: Sequence[int], signature: Sequence[int]):
         MAVLink_message.__init__(self, MAVLink_event_handshake_message.id, MAVLink_event_handshake_message.msgname)
         self._fieldnames = MAVLink_event_handshake_message.fieldnames
         self._instance_field = MAVLink_event_handshake_message.instance_field
@@ -9133,12 +9135,14 @@ class MAVLink_event_handshake_message(MAVLink_message):
         self.dst = dst
         self.kind = kind
         self.outcome = outcome
+        self.next_hop = next_hop
+        self.hops_left = hops_left
         self.ephemeral = ephemeral
         self.certificate = certificate
         self.signature = signature
 
     def pack(self, mav: "MAVLink", force_mavlink1: bool = False) -> bytes:
-        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.time, self.src, self.dst, self.kind, self.outcome, self.ephemeral[0], self.ephemeral[1], self.ephemeral[2], self.ephemeral[3], self.ephemeral[4], self.ephemeral[5], self.ephemeral[6], self.ephemeral[7], self.ephemeral[8], self.ephemeral[9], self.ephemeral[10], self.ephemeral[11], self.ephemeral[12], self.ephemeral[13], self.ephemeral[14], self.ephemeral[15], self.ephemeral[16], self.ephemeral[17], self.ephemeral[18], self.ephemeral[19], self.ephemeral[20], self.ephemeral[21], self.ephemeral[22], self.ephemeral[23], self.ephemeral[24], self.ephemeral[25], self.ephemeral[26], self.ephemeral[27], self.ephemeral[28], self.ephemeral[29], self.ephemeral[30], self.ephemeral[31], self.certificate[0], self.certificate[1], self.certificate[2], self.certificate[3], self.certificate[4], self.certificate[5], self.certificate[6], self.certificate[7], self.certificate[8], self.certificate[9], self.certificate[10], self.certificate[11], self.certificate[12], self.certificate[13], self.certificate[14], self.certificate[15], self.certificate[16], self.certificate[17], self.certificate[18], self.certificate[19], self.certificate[20], self.certificate[21], self.certificate[22], self.certificate[23], self.certificate[24], self.certificate[25], self.certificate[26], self.certificate[27], self.certificate[28], self.certificate[29], self.certificate[30], self.certificate[31], self.certificate[32], self.certificate[33], self.certificate[34], self.certificate[35], self.certificate[36], self.certificate[37], self.certificate[38], self.certificate[39], self.certificate[40], self.certificate[41], self.certificate[42], self.certificate[43], self.certificate[44], self.certificate[45], self.certificate[46], self.certificate[47], self.certificate[48], self.certificate[49], self.certificate[50], self.certificate[51], self.certificate[52], self.certificate[53], self.certificate[54], self.certificate[55], self.certificate[56], self.certificate[57], self.certificate[58], self.certificate[59], self.certificate[60], self.certificate[61], self.certificate[62], self.certificate[63], self.certificate[64], self.certificate[65], self.certificate[66], self.certificate[67], self.certificate[68], self.certificate[69], self.certificate[70], self.certificate[71], self.certificate[72], self.certificate[73], self.certificate[74], self.certificate[75], self.certificate[76], self.certificate[77], self.certificate[78], self.certificate[79], self.certificate[80], self.certificate[81], self.certificate[82], self.certificate[83], self.certificate[84], self.certificate[85], self.certificate[86], self.certificate[87], self.certificate[88], self.certificate[89], self.certificate[90], self.certificate[91], self.certificate[92], self.certificate[93], self.certificate[94], self.certificate[95], self.certificate[96], self.certificate[97], self.certificate[98], self.certificate[99], self.certificate[100], self.certificate[101], self.certificate[102], self.certificate[103], self.certificate[104], self.certificate[105], self.certificate[106], self.certificate[107], self.certificate[108], self.certificate[109], self.certificate[110], self.certificate[111], self.certificate[112], self.certificate[113], self.certificate[114], self.certificate[115], self.certificate[116], self.certificate[117], self.certificate[118], self.certificate[119], self.certificate[120], self.certificate[121], self.certificate[122], self.certificate[123], self.certificate[124], self.certificate[125], self.certificate[126], self.certificate[127], self.certificate[128], self.certificate[129], self.certificate[130], self.certificate[131], self.certificate[132], self.certificate[133], self.certificate[134], self.certificate[135], self.certificate[136], self.certificate[137], self.certificate[138], self.certificate[139], self.certificate[140], self.certificate[141], self.certificate[142], self.certificate[143], self.certificate[144], self.signature[0], self.signature[1], self.signature[2], self.signature[3], self.signature[4], self.signature[5], self.signature[6], self.signature[7], self.signature[8], self.signature[9], self.signature[10], self.signature[11], self.signature[12], self.signature[13], self.signature[14], self.signature[15], self.signature[16], self.signature[17], self.signature[18], self.signature[19], self.signature[20], self.signature[21], self.signature[22], self.signature[23], self.signature[24], self.signature[25], self.signature[26], self.signature[27], self.signature[28], self.signature[29], self.signature[30], self.signature[31], self.signature[32], self.signature[33], self.signature[34], self.signature[35], self.signature[36], self.signature[37], self.signature[38], self.signature[39], self.signature[40], self.signature[41], self.signature[42], self.signature[43], self.signature[44], self.signature[45], self.signature[46], self.signature[47], self.signature[48], self.signature[49], self.signature[50], self.signature[51], self.signature[52], self.signature[53], self.signature[54], self.signature[55], self.signature[56], self.signature[57], self.signature[58], self.signature[59], self.signature[60], self.signature[61], self.signature[62], self.signature[63]), force_mavlink1=force_mavlink1)
+        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.time, self.src, self.dst, self.kind, self.outcome, self.next_hop, self.hops_left, self.ephemeral[0], self.ephemeral[1], self.ephemeral[2], self.ephemeral[3], self.ephemeral[4], self.ephemeral[5], self.ephemeral[6], self.ephemeral[7], self.ephemeral[8], self.ephemeral[9], self.ephemeral[10], self.ephemeral[11], self.ephemeral[12], self.ephemeral[13], self.ephemeral[14], self.ephemeral[15], self.ephemeral[16], self.ephemeral[17], self.ephemeral[18], self.ephemeral[19], self.ephemeral[20], self.ephemeral[21], self.ephemeral[22], self.ephemeral[23], self.ephemeral[24], self.ephemeral[25], self.ephemeral[26], self.ephemeral[27], self.ephemeral[28], self.ephemeral[29], self.ephemeral[30], self.ephemeral[31], self.certificate[0], self.certificate[1], self.certificate[2], self.certificate[3], self.certificate[4], self.certificate[5], self.certificate[6], self.certificate[7], self.certificate[8], self.certificate[9], self.certificate[10], self.certificate[11], self.certificate[12], self.certificate[13], self.certificate[14], self.certificate[15], self.certificate[16], self.certificate[17], self.certificate[18], self.certificate[19], self.certificate[20], self.certificate[21], self.certificate[22], self.certificate[23], self.certificate[24], self.certificate[25], self.certificate[26], self.certificate[27], self.certificate[28], self.certificate[29], self.certificate[30], self.certificate[31], self.certificate[32], self.certificate[33], self.certificate[34], self.certificate[35], self.certificate[36], self.certificate[37], self.certificate[38], self.certificate[39], self.certificate[40], self.certificate[41], self.certificate[42], self.certificate[43], self.certificate[44], self.certificate[45], self.certificate[46], self.certificate[47], self.certificate[48], self.certificate[49], self.certificate[50], self.certificate[51], self.certificate[52], self.certificate[53], self.certificate[54], self.certificate[55], self.certificate[56], self.certificate[57], self.certificate[58], self.certificate[59], self.certificate[60], self.certificate[61], self.certificate[62], self.certificate[63], self.certificate[64], self.certificate[65], self.certificate[66], self.certificate[67], self.certificate[68], self.certificate[69], self.certificate[70], self.certificate[71], self.certificate[72], self.certificate[73], self.certificate[74], self.certificate[75], self.certificate[76], self.certificate[77], self.certificate[78], self.certificate[79], self.certificate[80], self.certificate[81], self.certificate[82], self.certificate[83], self.certificate[84], self.certificate[85], self.certificate[86], self.certificate[87], self.certificate[88], self.certificate[89], self.certificate[90], self.certificate[91], self.certificate[92], self.certificate[93], self.certificate[94], self.certificate[95], self.certificate[96], self.certificate[97], self.certificate[98], self.certificate[99], self.certificate[100], self.certificate[101], self.certificate[102], self.certificate[103], self.certificate[104], self.certificate[105], self.certificate[106], self.certificate[107], self.certificate[108], self.certificate[109], self.certificate[110], self.certificate[111], self.certificate[112], self.certificate[113], self.certificate[114], self.certificate[115], self.certificate[116], self.certificate[117], self.certificate[118], self.certificate[119], self.certificate[120], self.certificate[121], self.certificate[122], self.certificate[123], self.certificate[124], self.certificate[125], self.certificate[126], self.certificate[127], self.certificate[128], self.certificate[129], self.certificate[130], self.certificate[131], self.certificate[132], self.certificate[133], self.certificate[134], self.certificate[135], self.certificate[136], self.certificate[137], self.certificate[138], self.certificate[139], self.certificate[140], self.certificate[141], self.certificate[142], self.certificate[143], self.certificate[144], self.signature[0], self.signature[1], self.signature[2], self.signature[3], self.signature[4], self.signature[5], self.signature[6], self.signature[7], self.signature[8], self.signature[9], self.signature[10], self.signature[11], self.signature[12], self.signature[13], self.signature[14], self.signature[15], self.signature[16], self.signature[17], self.signature[18], self.signature[19], self.signature[20], self.signature[21], self.signature[22], self.signature[23], self.signature[24], self.signature[25], self.signature[26], self.signature[27], self.signature[28], self.signature[29], self.signature[30], self.signature[31], self.signature[32], self.signature[33], self.signature[34], self.signature[35], self.signature[36], self.signature[37], self.signature[38], self.signature[39], self.signature[40], self.signature[41], self.signature[42], self.signature[43], self.signature[44], self.signature[45], self.signature[46], self.signature[47], self.signature[48], self.signature[49], self.signature[50], self.signature[51], self.signature[52], self.signature[53], self.signature[54], self.signature[55], self.signature[56], self.signature[57], self.signature[58], self.signature[59], self.signature[60], self.signature[61], self.signature[62], self.signature[63]), force_mavlink1=force_mavlink1)
 
 
 # Define name on the class for backwards compatibility (it is now msgname).
@@ -24497,73 +24501,79 @@ class MAVLink(object):
         """
         self.send(self.event_revocation_encode(length, data), force_mavlink1=force_mavlink1)
 
-    def event_envelope_encode(self, counter: int, src: int, dst: int, meta: int, data: Sequence[int]) -> MAVLink_event_envelope_message:
+    def event_envelope_encode(self, counter: Sequence[int], src: int, dst: int, meta: int, next_hop: int, data: Sequence[int]) -> MAVLink_event_envelope_message:
         """
-        One sealed bundle of inner messages, end to end from src to dst. data
-        is ChaCha20-Poly1305 ciphertext and tag; its length is the
-        frame's payload length minus 7, and the sender never emits a
-        last byte of zero (docs/protocol.md), so MAVLink 2 payload
-        truncation loses nothing.
+        One sealed bundle of inner messages, end to end from src to dst,
+        passed hop by hop to next_hop. data is ChaCha20-Poly1305
+        ciphertext and tag; its length is the frame's payload length
+        minus 7, and the sender never emits a last byte of zero
+        (docs/protocol.md), so MAVLink 2 payload truncation loses
+        nothing.
 
-        counter                   : Sender's message counter in the current session direction; the AEAD nonce. (type:uint32_t)
+        counter                   : Sender's message counter in the current session direction, 24 bits little endian; the AEAD nonce. A session is rekeyed long before it wraps. (type:uint8_t)
         src                       : Originating node id. (type:uint8_t)
         dst                       : Destination node id, or group id if the group bit is set. (type:uint8_t)
         meta                      : Bits 0-1 priority (EVENT_PRIORITY), bit 2 group, bit 3 key phase, bits 4-7 hops left (mutable, not authenticated). (type:uint8_t)
+        next_hop                  : Neighbour that should take this frame on (0: every neighbour, for group floods). Mutable, not authenticated. (type:uint8_t)
         data                      : Ciphertext and 16-byte tag. (type:uint8_t)
 
         """
-        return MAVLink_event_envelope_message(counter, src, dst, meta, data)
+        return MAVLink_event_envelope_message(counter, src, dst, meta, next_hop, data)
 
-    def event_envelope_send(self, counter: int, src: int, dst: int, meta: int, data: Sequence[int], force_mavlink1: bool = False) -> None:
+    def event_envelope_send(self, counter: Sequence[int], src: int, dst: int, meta: int, next_hop: int, data: Sequence[int], force_mavlink1: bool = False) -> None:
         """
-        One sealed bundle of inner messages, end to end from src to dst. data
-        is ChaCha20-Poly1305 ciphertext and tag; its length is the
-        frame's payload length minus 7, and the sender never emits a
-        last byte of zero (docs/protocol.md), so MAVLink 2 payload
-        truncation loses nothing.
+        One sealed bundle of inner messages, end to end from src to dst,
+        passed hop by hop to next_hop. data is ChaCha20-Poly1305
+        ciphertext and tag; its length is the frame's payload length
+        minus 7, and the sender never emits a last byte of zero
+        (docs/protocol.md), so MAVLink 2 payload truncation loses
+        nothing.
 
-        counter                   : Sender's message counter in the current session direction; the AEAD nonce. (type:uint32_t)
+        counter                   : Sender's message counter in the current session direction, 24 bits little endian; the AEAD nonce. A session is rekeyed long before it wraps. (type:uint8_t)
         src                       : Originating node id. (type:uint8_t)
         dst                       : Destination node id, or group id if the group bit is set. (type:uint8_t)
         meta                      : Bits 0-1 priority (EVENT_PRIORITY), bit 2 group, bit 3 key phase, bits 4-7 hops left (mutable, not authenticated). (type:uint8_t)
+        next_hop                  : Neighbour that should take this frame on (0: every neighbour, for group floods). Mutable, not authenticated. (type:uint8_t)
         data                      : Ciphertext and 16-byte tag. (type:uint8_t)
 
         """
-        self.send(self.event_envelope_encode(counter, src, dst, meta, data), force_mavlink1=force_mavlink1)
+        self.send(self.event_envelope_encode(counter, src, dst, meta, next_hop, data), force_mavlink1=force_mavlink1)
 
-    def event_fragment_encode(self, counter: int, src: int, dst: int, meta: int, index: int, count: int, data: Sequence[int]) -> MAVLink_event_fragment_message:
+    def event_fragment_encode(self, counter: Sequence[int], src: int, dst: int, meta: int, next_hop: int, index: int, count: int, data: Sequence[int]) -> MAVLink_event_fragment_message:
         """
         One piece of a sealed bundle too large for EVENT_ENVELOPE. Fragments
         0..count-2 carry exactly 246 bytes; the last carries the rest.
 
-        counter                   : As in EVENT_ENVELOPE; identifies the bundle with src. (type:uint32_t)
+        counter                   : As in EVENT_ENVELOPE; identifies the bundle with src. (type:uint8_t)
         src                       : Originating node id. (type:uint8_t)
         dst                       : Destination node id or group id. (type:uint8_t)
         meta                      : As in EVENT_ENVELOPE. (type:uint8_t)
+        next_hop                  : As in EVENT_ENVELOPE. (type:uint8_t)
         index                     : Index of this fragment. (type:uint8_t)
         count                     : Number of fragments in the bundle (2-255). (type:uint8_t)
         data                      : Ciphertext bytes. (type:uint8_t)
 
         """
-        return MAVLink_event_fragment_message(counter, src, dst, meta, index, count, data)
+        return MAVLink_event_fragment_message(counter, src, dst, meta, next_hop, index, count, data)
 
-    def event_fragment_send(self, counter: int, src: int, dst: int, meta: int, index: int, count: int, data: Sequence[int], force_mavlink1: bool = False) -> None:
+    def event_fragment_send(self, counter: Sequence[int], src: int, dst: int, meta: int, next_hop: int, index: int, count: int, data: Sequence[int], force_mavlink1: bool = False) -> None:
         """
         One piece of a sealed bundle too large for EVENT_ENVELOPE. Fragments
         0..count-2 carry exactly 246 bytes; the last carries the rest.
 
-        counter                   : As in EVENT_ENVELOPE; identifies the bundle with src. (type:uint32_t)
+        counter                   : As in EVENT_ENVELOPE; identifies the bundle with src. (type:uint8_t)
         src                       : Originating node id. (type:uint8_t)
         dst                       : Destination node id or group id. (type:uint8_t)
         meta                      : As in EVENT_ENVELOPE. (type:uint8_t)
+        next_hop                  : As in EVENT_ENVELOPE. (type:uint8_t)
         index                     : Index of this fragment. (type:uint8_t)
         count                     : Number of fragments in the bundle (2-255). (type:uint8_t)
         data                      : Ciphertext bytes. (type:uint8_t)
 
         """
-        self.send(self.event_fragment_encode(counter, src, dst, meta, index, count, data), force_mavlink1=force_mavlink1)
+        self.send(self.event_fragment_encode(counter, src, dst, meta, next_hop, index, count, data), force_mavlink1=force_mavlink1)
 
-    def event_handshake_encode(self, time: int, src: int, dst: int, kind: int, outcome: int, ephemeral: Sequence[int], certificate: Sequence[int], signature: Sequence[int]) -> MAVLink_event_handshake_message:
+    def event_handshake_encode(self, time: int, src: int, dst: int, kind: int, outcome: int, next_hop: int, hops_left: int, ephemeral: Sequence[int], certificate: Sequence[int], signature: Sequence[int]) -> MAVLink_event_handshake_message:
         """
         Session handshake between two nodes (docs/protocol.md, "Sessions").
         INIT and RESPONSE carry the sender's certificate, a fresh
@@ -24576,14 +24586,16 @@ class MAVLink(object):
         dst                       : Node it is for. (type:uint8_t)
         kind                      : Bits 0-1: 1 INIT, 2 RESPONSE, 3 REJECT; bit 7: key phase of the new session. (type:uint8_t)
         outcome                   : REJECT only: why. (type:uint8_t, values:EVENT_OUTCOME)
+        next_hop                  : Neighbour that should take this frame on. Mutable, not signed. (type:uint8_t)
+        hops_left                 : Remaining hop limit. Mutable, not signed. (type:uint8_t)
         ephemeral                 : Sender's ephemeral X25519 public key (zero in REJECT). (type:uint8_t)
         certificate               : Sender's certificate. (type:uint8_t)
         signature                 : Sender's Ed25519 signature over the handshake transcript. (type:uint8_t)
 
         """
-        return MAVLink_event_handshake_message(time, src, dst, kind, outcome, ephemeral, certificate, signature)
+        return MAVLink_event_handshake_message(time, src, dst, kind, outcome, next_hop, hops_left, ephemeral, certificate, signature)
 
-    def event_handshake_send(self, time: int, src: int, dst: int, kind: int, outcome: int, ephemeral: Sequence[int], certificate: Sequence[int], signature: Sequence[int], force_mavlink1: bool = False) -> None:
+    def event_handshake_send(self, time: int, src: int, dst: int, kind: int, outcome: int, next_hop: int, hops_left: int, ephemeral: Sequence[int], certificate: Sequence[int], signature: Sequence[int], force_mavlink1: bool = False) -> None:
         """
         Session handshake between two nodes (docs/protocol.md, "Sessions").
         INIT and RESPONSE carry the sender's certificate, a fresh
@@ -24596,12 +24608,14 @@ class MAVLink(object):
         dst                       : Node it is for. (type:uint8_t)
         kind                      : Bits 0-1: 1 INIT, 2 RESPONSE, 3 REJECT; bit 7: key phase of the new session. (type:uint8_t)
         outcome                   : REJECT only: why. (type:uint8_t, values:EVENT_OUTCOME)
+        next_hop                  : Neighbour that should take this frame on. Mutable, not signed. (type:uint8_t)
+        hops_left                 : Remaining hop limit. Mutable, not signed. (type:uint8_t)
         ephemeral                 : Sender's ephemeral X25519 public key (zero in REJECT). (type:uint8_t)
         certificate               : Sender's certificate. (type:uint8_t)
         signature                 : Sender's Ed25519 signature over the handshake transcript. (type:uint8_t)
 
         """
-        self.send(self.event_handshake_encode(time, src, dst, kind, outcome, ephemeral, certificate, signature), force_mavlink1=force_mavlink1)
+        self.send(self.event_handshake_encode(time, src, dst, kind, outcome, next_hop, hops_left, ephemeral, certificate, signature), force_mavlink1=force_mavlink1)
 
     def event_hello_encode(self, node_seq: int, gateway_seq: int, hello_seq: int, gateway_metric: int, interval: int, gateway: int, gateway_hops: int, neighbor_count: int, neighbors: Sequence[int], quality: Sequence[int]) -> MAVLink_event_hello_message:
         """

@@ -1,14 +1,15 @@
 """The sealed envelope: inner messages encrypted end to end, the header readable by relays.
 
 Rules (docs/protocol.md, "Sealed envelope"):
-- Header: counter (uint32), src, dst, meta. meta holds priority (bits 0-1), group
-  destination (bit 2), key phase (bit 3) and hops left (bits 4-7).
+- Header: counter (24 bits), src, dst, meta, next hop. meta holds priority (bits 0-1),
+  group destination (bit 2), key phase (bit 3) and hops left (bits 4-7).
 - AEAD: ChaCha20-Poly1305 (RFC 8439), fast in software on a Raspberry Pi without AES
   instructions. The key is one session direction's; the 96-bit nonce is 4 zero bytes and
   the 64-bit little-endian counter (as WireGuard), unique because a direction's key never
   sees a counter twice.
-- Associated data: the header with the hop count cleared. Relays decrement hops, so it
-  cannot be authenticated end to end; every other header field is.
+- Associated data: counter, src, dst and meta with the hop count cleared. Relays
+  decrement hops and rewrite the next hop, so those two cannot be authenticated end to
+  end (the link signature covers them hop by hop); every other header field is.
 - Plaintext: a bundle of inner messages. Each begins with a type byte, message id -
   24100. With the high bit set, a length byte and that many payload bytes follow and
   another inner message comes after; otherwise the payload runs to the end. Payloads are
@@ -21,7 +22,6 @@ Overhead over an inner message's own frame: 7 header + 1 type + 16 tag = 24 byte
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,10 +34,13 @@ from ..link.payload import PLANS, decode_payload, encode_payload
 
 INNER_FIRST, INNER_LAST = 24100, 24119
 TAG_LEN = 16
-HEADER = struct.Struct("<IBBB")
+COUNTER_LIMIT = 1 << 24
+"""Counters are 24 bits on the wire; sessions rekey long before."""
 ENVELOPE_DATA_MAX = 248
 """EVENT_ENVELOPE's data field: a bundle up to this size (ciphertext + tag) fits one frame."""
-OVERHEAD = HEADER.size + 1 + TAG_LEN
+HEADER_LEN = 7
+"""counter (3), src, dst, meta, next hop."""
+OVERHEAD = HEADER_LEN + 1 + TAG_LEN
 _MORE = 0x80
 _HOPS_SHIFT = 4
 
@@ -53,6 +56,10 @@ class Header:
     group: bool = False
     key_phase: int = 0
     hops_left: int = 15
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.counter < COUNTER_LIMIT:
+            raise LocalProtocolError(f"envelope counter {self.counter} does not fit 24 bits")
 
     @property
     def meta(self) -> int:
@@ -75,8 +82,17 @@ class Header:
             hops_left=meta >> _HOPS_SHIFT,
         )
 
+    @classmethod
+    def of(cls, message: Any) -> Header:
+        """The header of an EVENT_ENVELOPE or EVENT_FRAGMENT message."""
+        counter = int.from_bytes(bytes(message.counter), "little")
+        return cls.from_fields(counter, message.src, message.dst, message.meta)
+
+    def counter_bytes(self) -> list[int]:
+        return list(self.counter.to_bytes(3, "little"))
+
     def associated_data(self) -> bytes:
-        return HEADER.pack(self.counter, self.src, self.dst, self.meta & 0x0F)
+        return self.counter.to_bytes(3, "little") + bytes((self.src, self.dst, self.meta & 0x0F))
 
     def nonce(self) -> bytes:
         return bytes(4) + self.counter.to_bytes(8, "little")

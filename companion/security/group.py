@@ -9,8 +9,8 @@ Rules (the "sender keys" of group messengers, with a signature per message):
   can, so one member cannot forge another's broadcast.
 - Receivers keep one key, replay window and certificate per (sender, group, key phase);
   the certificate is the one of the pairwise session the key arrived over.
-- The key is replaced (new phase) when it expires; a member joining later gets the key
-  in force.
+- The key is replaced (new phase) when it expires or after `REKEY_AFTER_MESSAGES`; a
+  member joining later gets the key in force.
 Overhead: 24 bytes as any envelope, plus 64 for the signature.
 """
 
@@ -34,6 +34,7 @@ from .replay_window import ReplayWindow, Verdict
 
 SIGNATURE_LEN = 64
 KEY_LIFETIME = 3600.0
+REKEY_AFTER_MESSAGES = 1 << 20
 
 
 @dataclass(slots=True)
@@ -74,7 +75,7 @@ class GroupKeys:
     def key_messages(self, group: int, members: list[int], wall: float) -> dict[int, Any]:
         """EVENT_GROUP_KEY messages still owed to `members`, by member."""
         own = self._own.get(group)
-        if own is None or own.expires <= wall:
+        if own is None or own.expires <= wall or own.counter >= REKEY_AFTER_MESSAGES:
             phase = 0 if own is None else own.phase ^ 1
             own = self._own[group] = _OwnKey(os.urandom(32), phase, wall + KEY_LIFETIME)
         owed = {}

@@ -9,7 +9,8 @@ The pattern is SIGMA-style signed Diffie-Hellman with the static keys mixed in
                        salt = SHA-256(INIT | RESPONSE), info = "EVENT session v1")
            -> 32 bytes initiator-to-responder, 32 bytes responder-to-initiator
 
-- Each message is one EVENT_HANDSHAKE frame (253-byte payload).
+- Each message is one EVENT_HANDSHAKE frame (255-byte payload). Its next hop and hop
+  count change on the way and are not signed, like an envelope's.
 - Signatures bind each side's certificate to its fresh ephemeral key and to the peer's
   node id; the response also signs the initiator's message, so A knows B answered this
   INIT. The static X25519 terms bind the keys to both certificates as well: only the
@@ -52,6 +53,7 @@ _RESPONSE_TAG = b"EVENT-hs-resp\0"
 _REJECT_TAG = b"EVENT-hs-rej\0"
 _KDF_INFO = b"EVENT session v1"
 KIND_MASK = 0x03
+HOP_LIMIT = 15
 PHASE_BIT = 0x80
 
 
@@ -97,7 +99,7 @@ def _build(
     me: NodeKeys, dst: int, time: int, kind: int, ephemeral: bytes, prefix: bytes, outcome: int = 0
 ) -> Any:
     message = event.MAVLink_event_handshake_message(
-        time, me.certificate.node_id, dst, kind, outcome, list(ephemeral),
+        time, me.certificate.node_id, dst, kind, outcome, 0, HOP_LIMIT, list(ephemeral),
         list(me.certificate.encode()), [0] * 64,
     )  # fmt: skip
     signature = me.signing_key.sign(_signed_part(message, _tag_for(Kind(kind & KIND_MASK)), prefix))

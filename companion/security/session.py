@@ -46,6 +46,7 @@ from . import handshake
 from .authority import NodeKeys
 from .certificate import Certificate
 from .envelope import (
+    COUNTER_LIMIT,
     ENVELOPE_DATA_MAX,
     TAG_LEN,
     Header,
@@ -62,7 +63,7 @@ from .revocation import RevocationState
 REKEY_AFTER = 50 * 60.0
 REJECT_AFTER = 60 * 60.0
 REKEY_AFTER_MESSAGES = 1 << 20
-REJECT_AFTER_MESSAGES = (1 << 32) - (1 << 16)
+REJECT_AFTER_MESSAGES = COUNTER_LIMIT - (1 << 16)
 HANDSHAKE_RETRY = 2.0
 HANDSHAKE_BACKOFF_MAX = 16.0
 FRESH_INIT_AFTER = 4
@@ -123,7 +124,7 @@ class _Peer:
 def _envelope(header: Header, data: bytes) -> Any:
     padded = list(data) + [0] * (ENVELOPE_DATA_MAX - len(data))
     return event.MAVLink_event_envelope_message(
-        header.counter, header.src, header.dst, header.meta, padded
+        header.counter_bytes(), header.src, header.dst, header.meta, 0, padded
     )
 
 
@@ -342,7 +343,7 @@ class SessionManager:
         return []
 
     def _on_envelope(self, message: Any, now: float, wall: float) -> Delivered | None:
-        header = Header.from_fields(message.counter, message.src, message.dst, message.meta)
+        header = Header.of(message)
         data = bytes(message.data).rstrip(b"\x00")  # the sender never ends on a zero byte
         if len(data) < TAG_LEN:
             self.counters["truncated_envelope"] += 1  # not even room for a tag
@@ -368,7 +369,7 @@ class SessionManager:
         return None
 
     def _on_group_envelope(self, message: Any, wall: float) -> Delivered | None:
-        header = Header.from_fields(message.counter, message.src, message.dst, message.meta)
+        header = Header.of(message)
         opened = self.groups.open(header, bytes(message.data).rstrip(b"\x00"), wall)
         if opened is None:
             return None

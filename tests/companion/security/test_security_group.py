@@ -95,7 +95,9 @@ def test_a_member_cannot_forge_the_senders_broadcast(swarm: list[SessionManager]
     data = seal(own_key.aead, header, encode_bundle([abort()]) + forged_signature)
     assert data is not None
     padded = list(data) + [0] * (248 - len(data))
-    forged = event.MAVLink_event_envelope_message(50, 255, FLEET, header.meta, padded)
+    forged = event.MAVLink_event_envelope_message(
+        header.counter_bytes(), 255, FLEET, header.meta, 0, padded
+    )
     assert uav_b.receive(forged, 0, NOW_WALL) == []
     assert uav_b.counters["group_bad_signature"] == 1
 
