@@ -1,0 +1,1 @@
+"""Mesh routing between nodes (sans-IO): neighbours, AODV routes, gateway, forwarding."""
