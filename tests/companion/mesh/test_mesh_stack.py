@@ -1,0 +1,54 @@
+"""Sealed traffic across relays: sessions set up and used over a 4-UAV line."""
+
+from __future__ import annotations
+
+from companion.mesh.router import HELLO_INTERVAL
+from dialects import event
+from tests.companion.security.fleet import NOW_WALL, Fleet
+from tests.samples import detection
+
+from .stack import StackMesh
+
+GS = 255
+
+
+def test_far_uav_reaches_the_ground_through_relays_and_back(fleet: Fleet) -> None:
+    mesh = StackMesh(fleet, [GS, 1, 2, 3, 4], [(GS, 1), (1, 2), (2, 3), (3, 4)], gateway=GS)
+    mesh.run(10 * HELLO_INTERVAL)
+    far, gs = mesh.nodes[4], mesh.nodes[GS]
+    far.sessions.send(GS, [detection(1)], 1, mesh.now, NOW_WALL + mesh.now)
+    mesh.run(5)
+    assert [(d.src, d.messages[0].get_type()) for d in gs.delivered] == [(4, "EVENT_DETECTION")]
+    abort = event.MAVLink_event_mission_abort_message(1, 7, event.EVENT_ABORT_ACTION_RTL)
+    gs.sessions.send(4, [abort], 0, mesh.now, NOW_WALL + mesh.now)
+    mesh.run(5)
+    assert [(d.src, d.messages[0].get_type()) for d in far.delivered] == [
+        (GS, "EVENT_MISSION_ABORT")
+    ]
+    relays = [mesh.nodes[n].forwarder.counters["forwarded"] for n in (1, 2, 3)]
+    assert all(count >= 2 for count in relays)
+    assert mesh.nodes[2].sessions.counters["not_for_me"] == 0  # relays never try to open
+
+
+def test_store_and_forward_until_a_route_appears(fleet: Fleet) -> None:
+    mesh = StackMesh(fleet, [GS, 1, 2], [(GS, 1)], gateway=GS)
+    mesh.run(10 * HELLO_INTERVAL)
+    lonely = mesh.nodes[2]
+    lonely.sessions.send(GS, [detection(7)], 1, mesh.now, NOW_WALL + mesh.now)
+    mesh.run(5)
+    assert lonely.forwarder.stored == 1  # the handshake waits: no route to the ground
+    mesh.links.add(frozenset((1, 2)))
+    mesh.run(4 * HELLO_INTERVAL)
+    assert lonely.forwarder.counters["released"] >= 1
+    assert [d.messages[0].seq for d in mesh.nodes[GS].delivered] == [7]
+
+
+def test_stored_frames_expire_at_their_ttl(fleet: Fleet) -> None:
+    mesh = StackMesh(fleet, [GS, 2], [], gateway=GS)
+    node = mesh.nodes[2]
+    abort = event.MAVLink_event_mission_abort_message(1, 7, event.EVENT_ABORT_ACTION_RTL)
+    node.sessions.send(GS, [abort], 0, mesh.now, NOW_WALL + mesh.now)
+    mesh.run(1)
+    assert node.forwarder.stored == 1  # the INIT, HIGH priority: 30 s
+    mesh.run(30)
+    assert node.forwarder.counters["expired"] >= 1
