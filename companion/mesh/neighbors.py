@@ -71,8 +71,9 @@ class NeighborTable:
         neighbor.last_seq = max(neighbor.last_seq, hello.hello_seq)
         neighbor.received.add(hello.hello_seq)
         neighbor.received = {s for s in neighbor.received if s > neighbor.last_seq - WINDOW}
-        count = min(hello.neighbor_count, len(hello.neighbors))
-        reported = dict(zip(hello.neighbors[:count], hello.quality[:count], strict=True))
+        count = min(hello.neighbor_count, len(hello.links) // 2)
+        pairs = hello.links[: 2 * count]
+        reported = dict(zip(pairs[0::2], pairs[1::2], strict=True))
         neighbor.forward_quality = reported.get(self.node_id, 0)
         return new
 

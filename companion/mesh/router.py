@@ -135,13 +135,12 @@ class Router:
         else:
             gateway, gw_seq, gw_cost, gw_hops = self._gateway_advert(now)
         report = self.neighbors.report()
-        ids = [n for n, _ in report] + [0] * (32 - len(report))
-        quality = [q for _, q in report] + [0] * (32 - len(report))
+        links = [value for pair in report for value in pair] + [0] * (64 - 2 * len(report))
         interval = max(1, min(255, round(self.hello_interval * 10)))
         self.counters["hello_sent"] += 1
         return event.MAVLink_event_hello_message(
             self._seq, gw_seq, self._hello_seq, gw_cost, interval, gateway, gw_hops,
-            len(report), ids, quality,
+            len(report), links,
         )  # fmt: skip
 
     def _gateway_advert(self, now: float) -> tuple[int, int, int, int]:
