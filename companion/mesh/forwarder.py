@@ -26,10 +26,9 @@ from typing import Any
 
 from dialects import event
 
+from ..reliability.priority import TTL, Priority
 from .router import Router
 
-TTL = (5.0, 30.0, 300.0, 3600.0)
-"""Time to live by EVENT_PRIORITY (CRITICAL, HIGH, MEDIUM, LOW): the seed's."""
 HANDSHAKE_PRIORITY = 1
 STORE_LIMIT = 256
 SEEN_LIMIT = 4096
@@ -169,7 +168,7 @@ class Forwarder:
                 return
             self._store.remove(victim)
             self.counters["store_evicted"] += 1
-        self._store.append(_Stored(message, priority, now + TTL[priority]))
+        self._store.append(_Stored(message, priority, now + TTL[Priority(priority)]))
         self.counters["stored"] += 1
 
     def on_timer(self, now: float) -> None:

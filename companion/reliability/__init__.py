@@ -1,0 +1,1 @@
+"""Reliability: priorities, retransmission, duplicate suppression, fragments, airtime."""
