@@ -42,6 +42,7 @@ from dialects import event
 
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..link.signing import SigningClock
+from ..reliability import fragment
 from . import handshake
 from .authority import NodeKeys
 from .certificate import Certificate
@@ -69,6 +70,7 @@ HANDSHAKE_BACKOFF_MAX = 16.0
 FRESH_INIT_AFTER = 4
 PREVIOUS_GRACE = 60.0
 QUEUE_LIMIT = 32
+MAX_SEALED = fragment.MAX_COUNT * fragment.DATA_LEN
 HOP_LIMIT = 15
 KEEPALIVE_PRIORITY = 2
 GROUP_BIT = 0x04
@@ -121,6 +123,13 @@ class _Peer:
     last_response: Any = None
 
 
+def _frames(header: Header, data: bytes) -> list[Any]:
+    """One EVENT_ENVELOPE, or EVENT_FRAGMENTs when the sealed bundle is longer."""
+    if len(data) <= ENVELOPE_DATA_MAX:
+        return [_envelope(header, data)]
+    return fragment.split(header.counter, header.src, header.dst, header.meta, data)
+
+
 def _envelope(header: Header, data: bytes) -> Any:
     padded = list(data) + [0] * (ENVELOPE_DATA_MAX - len(data))
     return event.MAVLink_event_envelope_message(
@@ -149,14 +158,15 @@ class SessionManager:
         self._peers: dict[int, _Peer] = {}
         self._outgoing: list[Any] = []
         self.groups = GroupKeys(identity, self.counters)
+        self.reassembler = fragment.Reassembler()
 
     # -- sending ---------------------------------------------------------------------
 
     def send(self, dst: int, messages: list[Any], priority: int, now: float, wall: float) -> None:
         """Seal `messages` for `dst` (now, or once a session exists)."""
         plaintext = encode_bundle(messages)
-        if len(plaintext) + 16 > ENVELOPE_DATA_MAX:
-            raise LocalProtocolError("bundle larger than one envelope: fragmentation needed")
+        if len(plaintext) + TAG_LEN > MAX_SEALED:
+            raise LocalProtocolError(f"bundle of {len(plaintext)} bytes exceeds 255 fragments")
         peer = self._peer(dst)
         session = self._usable(peer.current, now)
         if session is None:
@@ -205,7 +215,7 @@ class SessionManager:
             if data is not None:
                 break
             self.counters["reseal_zero_tail"] += 1
-        self._outgoing.append(_envelope(header, data))
+        self._outgoing.extend(_frames(header, data))
 
     def _usable(self, session: _Session | None, now: float) -> _Session | None:
         if session is None:
@@ -325,26 +335,34 @@ class SessionManager:
     # -- receiving -------------------------------------------------------------------
 
     def receive(self, message: Any, now: float, wall: float) -> list[Delivered]:
-        """Take an EVENT_ENVELOPE or EVENT_HANDSHAKE from the link."""
-        is_envelope = message.get_msgId() == event.MAVLINK_MSG_ID_EVENT_ENVELOPE
-        if is_envelope and message.meta & GROUP_BIT:
+        """Take an EVENT_ENVELOPE, EVENT_FRAGMENT or EVENT_HANDSHAKE from the link."""
+        msgid = message.get_msgId()
+        delivered = None
+        if msgid == event.MAVLINK_MSG_ID_EVENT_ENVELOPE and message.meta & GROUP_BIT:
             delivered = self._on_group_envelope(message, wall)
-            return [] if delivered is None else [delivered]
-        if message.dst != self.node_id:
+        elif message.dst != self.node_id:
             self.counters["not_for_me"] += 1
-            return []
-        if message.get_msgId() == event.MAVLINK_MSG_ID_EVENT_HANDSHAKE:
+        elif msgid == event.MAVLINK_MSG_ID_EVENT_HANDSHAKE:
             self._on_handshake(message, now, wall)
-            return []
-        if is_envelope:
-            delivered = self._on_envelope(message, now, wall)
-            return [] if delivered is None else [delivered]
-        self.counters["not_sealed"] += 1
-        return []
+        elif msgid == event.MAVLINK_MSG_ID_EVENT_ENVELOPE:
+            data = bytes(message.data).rstrip(b"\x00")  # never ends on a zero byte
+            delivered = self._on_envelope(Header.of(message), data, now, wall)
+        elif msgid == event.MAVLINK_MSG_ID_EVENT_FRAGMENT:
+            delivered = self._on_fragment(message, now, wall)
+        else:
+            self.counters["not_sealed"] += 1
+        return [] if delivered is None else [delivered]
 
-    def _on_envelope(self, message: Any, now: float, wall: float) -> Delivered | None:
-        header = Header.of(message)
-        data = bytes(message.data).rstrip(b"\x00")  # the sender never ends on a zero byte
+    def _on_fragment(self, message: Any, now: float, wall: float) -> Delivered | None:
+        whole = self.reassembler.accept(message, now)
+        if whole is None:
+            return None
+        header = Header.from_fields(whole.counter, whole.src, whole.dst, whole.meta)
+        return self._on_envelope(header, whole.data, now, wall)
+
+    def _on_envelope(
+        self, header: Header, data: bytes, now: float, wall: float
+    ) -> Delivered | None:
         if len(data) < TAG_LEN:
             self.counters["truncated_envelope"] += 1  # not even room for a tag
             return None
@@ -426,12 +444,14 @@ class SessionManager:
     # -- timers ----------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
-        """When `on_timer` next has work (a handshake to retransmit), or None."""
+        """When `on_timer` next has work (a handshake to retransmit, a bundle to expire)."""
         times = [p.pending.retry_at for p in self._peers.values() if p.pending is not None]
-        return min(times, default=None)
+        reassembly = self.reassembler.next_deadline()
+        return min([*times, *([] if reassembly is None else [reassembly])], default=None)
 
     def on_timer(self, now: float, wall: float) -> None:
-        """Retransmit or renew handshakes that went unanswered."""
+        """Retransmit or renew handshakes that went unanswered; expire stale bundles."""
+        self.reassembler.on_timer(now)
         for dst, peer in self._peers.items():
             pending = peer.pending
             if pending is None or pending.retry_at > now:

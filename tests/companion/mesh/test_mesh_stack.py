@@ -52,3 +52,37 @@ def test_stored_frames_expire_at_their_ttl(fleet: Fleet) -> None:
     assert node.forwarder.stored == 1  # the INIT, HIGH priority: 30 s
     mesh.run(30)
     assert node.forwarder.counters["expired"] >= 1
+
+
+def mission(waypoints: int) -> list[object]:
+    assign = event.MAVLink_event_mission_assign_message(1, 7, waypoints, 1, 80)
+    items = []
+    for start in range(0, waypoints, 16):
+        n = min(16, waypoints - start)
+        pad = [0] * (16 - n)
+        items.append(
+            event.MAVLink_event_mission_items_message(
+                7,
+                start,
+                n,
+                [-353632621 + 900 * i for i in range(n)] + pad,
+                [1491652374 + 700 * i for i in range(n)] + pad,
+                [500] * n + pad,
+                [0] * 16,
+                [2] * n + pad,
+            )
+        )
+    return [assign, *items]
+
+
+def test_fifty_waypoint_mission_crosses_three_relays_in_fragments(fleet: Fleet) -> None:
+    mesh = StackMesh(fleet, [GS, 1, 2, 3, 4], [(GS, 1), (1, 2), (2, 3), (3, 4)], gateway=GS)
+    mesh.run(10 * HELLO_INTERVAL)
+    gs, far = mesh.nodes[GS], mesh.nodes[4]
+    gs.sessions.send(4, mission(50), 1, mesh.now, NOW_WALL + mesh.now)
+    mesh.run(10)
+    (got,) = far.delivered
+    kinds = [m.get_type() for m in got.messages]
+    assert kinds == ["EVENT_MISSION_ASSIGN"] + ["EVENT_MISSION_ITEMS"] * 4
+    assert sum(m.count for m in got.messages[1:]) == 50
+    assert mesh.nodes[2].forwarder.counters["forwarded"] >= 4  # fragments, passed on one by one
