@@ -80,7 +80,8 @@ class Router:
         self.routes = RouteTable()
         self.counters: Counter[str] = Counter()
         self.gateway_id = node_id if gateway else 0
-        self._rng = random.Random(f"{seed}/hello/{node_id}")
+        self._rng = random.Random(f"{seed}/router/{node_id}")
+        """Jitter for hellos and request retries, so neighbours never stay in lockstep."""
         self._seq = 1
         self._hello_seq = 0
         self._request_id = 0
@@ -299,7 +300,8 @@ class Router:
         self._send_request(dest, now, 1)
 
     def _send_request(self, dest: int, now: float, tries: int) -> None:
-        self._discoveries[dest] = _Discovery(tries, now + RREQ_TIMEOUT * 2 ** (tries - 1))
+        timeout = RREQ_TIMEOUT * 2 ** (tries - 1) * self._rng.uniform(0.75, 1.25)
+        self._discoveries[dest] = _Discovery(tries, now + timeout)
         if not self._originate.allow(now):
             self.counters["request_rate_limited"] += 1
             return

@@ -25,6 +25,7 @@ Rules (docs/protocol.md "Reliability"; RFC 6298 through `rtt.py`):
 
 from __future__ import annotations
 
+import random
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -71,9 +72,17 @@ class ReliableSender:
     """Sequence numbers, retransmissions and ACK bookkeeping of one node."""
 
     def __init__(
-        self, *, max_in_flight: int = 4, max_backlog: int = 64, max_retries: int = 5
+        self,
+        *,
+        max_in_flight: int = 4,
+        max_backlog: int = 64,
+        max_retries: int = 5,
+        jitter: random.Random | None = None,
     ) -> None:
         self.max_in_flight = max_in_flight
+        self._jitter = jitter
+        """Spreads retransmission times by +-20 %: on a shared radio, two senders retrying
+        in lockstep keep colliding at a relay that hears both (hidden terminals)."""
         self.max_backlog = max_backlog
         self.max_retries = max_retries
         self.counters: Counter[str] = Counter()
@@ -206,7 +215,10 @@ class ReliableSender:
             self.counters["gave_up"] += 1
             return
         entry.retransmissions += 1
-        entry.retry_at = now + peer.rtt.timeout(entry.retransmissions)
+        timeout = peer.rtt.timeout(entry.retransmissions)
+        if self._jitter is not None:
+            timeout *= self._jitter.uniform(0.8, 1.2)
+        entry.retry_at = now + timeout
         self._emit(entry)
         self.counters["retransmitted"] += 1
 

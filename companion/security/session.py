@@ -30,6 +30,7 @@ Rules:
 
 from __future__ import annotations
 
+import random
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -155,6 +156,9 @@ class SessionManager:
         self.rejections: dict[int, int] = {}
         """Peer node id -> EVENT_OUTCOME of the REJECT it answered our INIT with."""
         self._random_key = random_key
+        # Retries at fixed intervals keep two hidden terminals colliding at the relay
+        # between them forever; a seeded jitter breaks the lockstep, reproducibly.
+        self._jitter = random.Random(f"session/{self.node_id}")
         self._peers: dict[int, _Peer] = {}
         self._outgoing: list[Any] = []
         self.groups = GroupKeys(identity, self.counters)
@@ -461,7 +465,7 @@ class SessionManager:
                 continue
             pending.tries += 1
             backoff = min(HANDSHAKE_RETRY * 2 ** (pending.tries - 1), HANDSHAKE_BACKOFF_MAX)
-            pending.retry_at = now + backoff
+            pending.retry_at = now + backoff * self._jitter.uniform(0.75, 1.25)
             self._outgoing.append(pending.init)
             self.counters["handshake_retransmitted"] += 1
 

@@ -1,0 +1,200 @@
+"""One node's whole stack, sans-IO: the cores wired in the order a message travels.
+
+    send:    application -> ReliableSender (seq, retries, TTL) -> SessionManager (seal,
+             fragment) -> Forwarder (next hop, store) -> Link (frame, sign)
+             -> TransmitScheduler (priority) -> radio
+    receive: radio -> Link (verify) -> Router (mesh control) | Forwarder (pass on, or
+             ours) -> SessionManager (open) -> Authorizer -> DuplicateFilter -> application,
+             with an EVENT_ACK back for what needs one
+
+Rules:
+- Time comes in as `now` (monotonic, timers) and `wall` (Unix, for what goes on the
+  wire and certificate validity); nothing here sleeps or does I/O. `StackRuntime`
+  (`runtime.py`) drives it under trio.
+- Every ACK-required message is acknowledged each time it arrives (the ACK may have
+  been lost), but handed to the application once: the duplicate filter decides.
+- Mesh control frames go out at HIGH priority: above telemetry and bulk, so routes
+  survive a busy channel, and below CRITICAL, so they never delay an abort.
+- Unsealed inner messages never reach the application: a sealed envelope is the only
+  way in (the link admits signed frames only, and the session layer opens them).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from dialects import event
+
+from .link import Link, LinkConfig, SigningClock
+from .mesh.forwarder import Forwarder
+from .mesh.router import Router
+from .reliability.dedupe import DuplicateFilter
+from .reliability.events import Event
+from .reliability.priority import ACK_REQUIRED, TTL, Priority, default_priority
+from .reliability.scheduler import Frame, TransmitScheduler
+from .reliability.sender import ReliableSender
+from .security.authority import NodeKeys
+from .security.authorization import MESSAGE_TYPE, Authorizer
+from .security.revocation import RevocationState
+from .security.session import SessionManager
+
+CONTROL_PRIORITY = Priority.HIGH
+MESH_CONTROL = frozenset(
+    {
+        event.MAVLINK_MSG_ID_EVENT_HELLO,
+        event.MAVLINK_MSG_ID_EVENT_ROUTE_REQUEST,
+        event.MAVLINK_MSG_ID_EVENT_ROUTE_REPLY,
+        event.MAVLINK_MSG_ID_EVENT_ROUTE_ERROR,
+    }
+)
+SEALED = frozenset(
+    {
+        event.MAVLINK_MSG_ID_EVENT_ENVELOPE,
+        event.MAVLINK_MSG_ID_EVENT_FRAGMENT,
+        event.MAVLINK_MSG_ID_EVENT_HANDSHAKE,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Arrived:
+    """An inner message for the application, authenticated and authorized."""
+
+    src: int
+    messages: list[Any]
+    """One inner message, or a bundle: a mission assignment and its items."""
+    priority: int
+    at: float
+
+
+class NodeStack:
+    """All the cores of one node. Feed it datagrams and time; take frames and events out."""
+
+    def __init__(
+        self,
+        keys: NodeKeys,
+        link_key: bytes,
+        *,
+        gateway: bool = False,
+        clock: SigningClock | None = None,
+        revocations: RevocationState | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.node_id = keys.certificate.node_id
+        self.clock = clock or SigningClock()
+        self.link = Link(LinkConfig(system_id=self.node_id, key=link_key), self.clock)
+        self.router = Router(self.node_id, gateway=gateway, seed=seed)
+        self.forwarder = Forwarder(self.router)
+        self.sessions = SessionManager(keys, revocations or RevocationState(), self.clock)
+        self.reliable = ReliableSender(jitter=random.Random(f"{seed}/retry/{self.node_id}"))
+        self.dedupe = DuplicateFilter()
+        self.authorizer = Authorizer()
+        self.scheduler = TransmitScheduler()
+        self.arrived: deque[Arrived] = deque()
+        self.events: deque[Event] = deque()
+
+    # -- application ---------------------------------------------------------------------
+
+    def send(
+        self,
+        dst: int,
+        message: Any,
+        now: float,
+        wall: float,
+        *,
+        priority: Priority | None = None,
+        attached: tuple[Any, ...] = (),
+    ) -> int:
+        """Send an inner message (and `attached` in its bundle); returns its seq (0: none)."""
+        chosen = default_priority(message.get_msgId()) if priority is None else priority
+        seq = self.reliable.send(dst, message, chosen, now, attached=attached)
+        self._pump(now, wall)
+        return seq
+
+    # -- radio ---------------------------------------------------------------------------
+
+    def receive_datagram(self, data: bytes, now: float, wall: float) -> None:
+        for received in self.link.receive_datagram(data, wall):
+            self._receive(received.message, received.frame.system_id, now, wall)
+        self._pump(now, wall)
+
+    def next_frame(self, now: float) -> bytes | None:
+        """The next frame the radio should transmit, or None."""
+        frame = self.scheduler.pop(now)
+        return None if frame is None else frame.data
+
+    # -- timers --------------------------------------------------------------------------
+
+    def next_deadline(self) -> float:
+        deadlines = [
+            self.router.next_deadline(),
+            self.sessions.next_deadline(),
+            self.forwarder.next_deadline(),
+            self.reliable.next_deadline(),
+        ]
+        return min(d for d in deadlines if d is not None)
+
+    def on_timer(self, now: float, wall: float) -> None:
+        self.router.on_timer(now)
+        self.sessions.on_timer(now, wall)
+        self.forwarder.on_timer(now)
+        self.reliable.on_timer(now)
+        self._pump(now, wall)
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _receive(self, message: Any, src: int, now: float, wall: float) -> None:
+        msgid = message.get_msgId()
+        if msgid in MESH_CONTROL:
+            self.router.receive(message, src, now)
+            if self.router.routes_changed:
+                self.router.routes_changed = False
+                self.forwarder.on_timer(now)
+        elif msgid in SEALED:
+            mine = self.forwarder.receive(message, src, now)
+            if mine is not None:
+                for delivered in self.sessions.receive(mine, now, wall):
+                    self._accept(delivered, now, wall)
+
+    def _accept(self, delivered: Any, now: float, wall: float) -> None:
+        decision = self.authorizer.decide(delivered)
+        for ack in decision.refusal_acks:
+            self.sessions.send(delivered.src, [ack], delivered.priority, now, wall)
+        bundle = []
+        for message in decision.accepted:
+            if message.get_msgId() == event.MAVLINK_MSG_ID_EVENT_ACK:
+                self.reliable.on_ack(delivered.src, message.seq, message.outcome, now)
+            else:
+                bundle.append(message)
+        if not bundle:
+            return
+        head = bundle[0].get_msgId()
+        if head in ACK_REQUIRED:
+            ack = event.MAVLink_event_ack_message(
+                bundle[0].seq, MESSAGE_TYPE[head], event.EVENT_OUTCOME_ACCEPTED, b""
+            )
+            self.sessions.send(delivered.src, [ack], delivered.priority, now, wall)
+            if not self.dedupe.first_time(delivered.src, bundle[0].seq):
+                return
+        self.arrived.append(Arrived(delivered.src, bundle, delivered.priority, now))
+
+    def _pump(self, now: float, wall: float) -> None:
+        for outgoing in self.reliable.messages_to_send():
+            self.sessions.send(outgoing.dst, list(outgoing.messages), outgoing.priority, now, wall)
+        while (reliability_event := self.reliable.next_event()) is not None:
+            self.events.append(reliability_event)
+        for sealed in self.sessions.frames_to_send():
+            self.forwarder.send(sealed, now)
+        for control in self.router.frames_to_send():
+            self._queue(control, CONTROL_PRIORITY, "control", now, wall)
+        for out in self.forwarder.frames_to_send():
+            self._queue(out.message, Priority(out.priority), "data", now, wall)
+
+    def _queue(self, message: Any, priority: Priority, kind: str, now: float, wall: float) -> None:
+        data = self.link.send(message, wall)
+        self.scheduler.push(
+            Frame(data=data, priority=priority, kind=kind, deadline=now + TTL[priority])
+        )

@@ -1,0 +1,90 @@
+"""The trio driver of a `NodeStack`: receive, transmit and timer loops, nothing more.
+
+Rules (aioquic's asyncio/protocol.py is the model: send what the machine wants, re-arm
+the timer, repeat):
+- One task receives datagrams and feeds them in; one transmits whatever the scheduler
+  gives, one frame at a time, awaiting the transport (on a radio that takes airtime,
+  so the node paces itself to the channel); one sleeps until the stack's next deadline.
+- Before a frame leaves, the signing clock's reservation is saved if it needs to be
+  (`TimestampStore`), so a restart never reuses a signing timestamp.
+- Any input or timer may create work: the transmitter and the timer are woken after each.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from .link.timestamp_store import TimestampStore
+from .node import NodeStack
+from .transport import Transport
+
+
+class StackRuntime:
+    """Runs one node's stack over one transport until cancelled."""
+
+    def __init__(
+        self,
+        stack: NodeStack,
+        transport: Transport,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+        store: TimestampStore | None = None,
+    ) -> None:
+        self.stack = stack
+        self.transport = transport
+        self._wall = wall_clock
+        self._store = store
+        self._work = trio.Event()
+
+    def send(self, dst: int, message: Any, **options: Any) -> int:
+        """Hand an inner message to the stack (see `NodeStack.send`); returns its seq."""
+        seq = self.stack.send(dst, message, trio.current_time(), self._wall(), **options)
+        self._wake()
+        return seq
+
+    async def run(self) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._receive_loop)
+            nursery.start_soon(self._transmit_loop)
+            nursery.start_soon(self._timer_loop)
+
+    def _wake(self) -> None:
+        self._work.set()
+        self._work = trio.Event()
+
+    async def _receive_loop(self) -> None:
+        while True:
+            data = await self.transport.receive()
+            self.stack.receive_datagram(data, trio.current_time(), self._wall())
+            self._wake()
+
+    async def _transmit_loop(self) -> None:
+        while True:
+            frame = self.stack.next_frame(trio.current_time())
+            if frame is None:
+                await self._work.wait()
+                continue
+            await self._save_reservation()
+            await self.transport.send(frame)
+
+    async def _save_reservation(self) -> None:
+        clock = self.stack.clock
+        pending = clock.pending_reservation
+        if pending is None:
+            return
+        if self._store is not None:
+            await trio.to_thread.run_sync(self._store.save, pending)
+        clock.confirm_reservation(pending)
+
+    async def _timer_loop(self) -> None:
+        while True:
+            work = self._work
+            with trio.move_on_at(self.stack.next_deadline()):
+                await work.wait()
+                continue
+            self.stack.on_timer(trio.current_time(), self._wall())
+            self._wake()
