@@ -23,8 +23,11 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from dialects import event
 
@@ -82,13 +85,16 @@ class NodeStack:
         clock: SigningClock | None = None,
         revocations: RevocationState | None = None,
         seed: int = 0,
+        random_key: Callable[[], X25519PrivateKey] = X25519PrivateKey.generate,
     ) -> None:
         self.node_id = keys.certificate.node_id
         self.clock = clock or SigningClock()
         self.link = Link(LinkConfig(system_id=self.node_id, key=link_key), self.clock)
         self.router = Router(self.node_id, gateway=gateway, seed=seed)
         self.forwarder = Forwarder(self.router)
-        self.sessions = SessionManager(keys, revocations or RevocationState(), self.clock)
+        self.sessions = SessionManager(
+            keys, revocations or RevocationState(), self.clock, random_key
+        )
         self.reliable = ReliableSender(jitter=random.Random(f"{seed}/retry/{self.node_id}"))
         self.dedupe = DuplicateFilter()
         self.authorizer = Authorizer()

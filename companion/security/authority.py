@@ -107,9 +107,14 @@ class FleetAuthority:
         *,
         valid_for: int,
         now: float,
+        keys: tuple[Ed25519PrivateKey, X25519PrivateKey] | None = None,
     ) -> tuple[Certificate, NodeKeys]:
-        """A certificate and fresh key pairs for a node; `operations` default by role."""
-        signing, agreement = Ed25519PrivateKey.generate(), X25519PrivateKey.generate()
+        """A certificate and key pairs for a node; `operations` default by role.
+
+        `keys` lets a simulation use reproducible keys; by default they are fresh."""
+        if keys is None:
+            keys = Ed25519PrivateKey.generate(), X25519PrivateKey.generate()
+        signing, agreement = keys
         cert = self._sign(
             node_id=node_id,
             role=role,

@@ -1,0 +1,320 @@
+"""Named swarm scenarios on the simulated SiK channel, and the figures they produce.
+
+    python -m sitl.scenarios              # every scenario
+    python -m sitl.scenarios line swarm10 # some
+
+Each scenario builds real node stacks (`companion.node.NodeStack`, link-signed, sealed
+end to end, routed by the mesh) on `sitl.radio.RadioMedium`, runs seeded traffic on
+trio's MockClock (virtual time: a 10-minute flight takes seconds), and reports:
+delivery of ACK-required messages by priority, latency percentiles, control overhead as
+a share of airtime, and what expired or was evicted. Same seed, same figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+import trio.testing
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from companion.node import NodeStack
+from companion.reliability.events import Acknowledged
+from companion.reliability.priority import default_priority
+from companion.runtime import StackRuntime
+from companion.security.authority import FleetAuthority
+from companion.security.certificate import Role
+from dialects import event
+
+from .motion import Motion
+from .radio import RadioConfig, RadioMedium, Stationary, Waypoints, kind_by_message_id
+
+GS = 255
+WALL_EPOCH = 1_780_000_000.0
+LINK_KEY = bytes(range(11, 43))
+CONTROL = {
+    event.MAVLINK_MSG_ID_EVENT_HELLO: "control",
+    event.MAVLINK_MSG_ID_EVENT_ROUTE_REQUEST: "control",
+    event.MAVLINK_MSG_ID_EVENT_ROUTE_REPLY: "control",
+    event.MAVLINK_MSG_ID_EVENT_ROUTE_ERROR: "control",
+    event.MAVLINK_MSG_ID_EVENT_HANDSHAKE: "handshake",
+}
+PRIORITY_NAMES = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
+
+
+def wall() -> float:
+    return WALL_EPOCH + trio.current_time()
+
+
+@dataclass
+class Swarm:
+    """The running nodes of a scenario and what was sent, for the report."""
+
+    medium: RadioMedium
+    nodes: dict[int, StackRuntime]
+    sent: dict[tuple[int, int, int], tuple[float, int]] = field(default_factory=dict)
+    """(src, dst, seq) -> (send time, priority) of every ACK-required message."""
+
+    def send(self, src: int, dst: int, message: Any, priority: int | None = None) -> None:
+        options = {} if priority is None else {"priority": priority}
+        seq = self.nodes[src].send(dst, message, **options)
+        if seq:
+            level = default_priority(message.get_msgId()) if priority is None else priority
+            self.sent[(src, dst, seq)] = (trio.current_time(), int(level))
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    duration: float
+    delivered: dict[str, tuple[int, int]]
+    """Priority name -> (delivered to the application once, sent)."""
+    latencies: list[float]
+    duplicates: int
+    control_share: float
+    handshake_share: float
+    utilisation: float
+    expired: int
+    evicted: int
+
+    def lines(self) -> list[str]:
+        out = [f"scenario {self.name}: {self.duration / 60:.0f} min of flight"]
+        for priority, (got, sent) in self.delivered.items():
+            out.append(f"  {priority:<8} delivered {got}/{sent} = {100 * got / sent:.2f} %")
+        if self.latencies:
+            ordered = sorted(self.latencies)
+            p = [ordered[min(len(ordered) - 1, int(q * len(ordered)))] for q in (0.5, 0.9, 0.99)]
+            out.append(f"  latency p50 {p[0]:.2f} s, p90 {p[1]:.2f} s, p99 {p[2]:.2f} s")
+        out.append(
+            f"  airtime: channel busy {100 * self.utilisation:.1f} %, mesh control "
+            f"{100 * self.control_share:.2f} %, handshakes {100 * self.handshake_share:.2f} %"
+        )
+        out.append(
+            f"  duplicates to the application {self.duplicates}, expired {self.expired}, "
+            f"evicted {self.evicted}"
+        )
+        return out
+
+
+def authority(name: str, seed: int) -> FleetAuthority:
+    """A fleet authority with a key from the seed: a simulation's keys are not secret,
+    and reproducible keys make reproducible frames (their sizes set airtime)."""
+    key = random.Random(f"{seed}/authority").randbytes(32)
+    return FleetAuthority(name, Ed25519PrivateKey.from_private_bytes(key))
+
+
+def _key_source(rng: random.Random) -> Callable[[], X25519PrivateKey]:
+    def next_key() -> X25519PrivateKey:
+        return X25519PrivateKey.from_private_bytes(rng.randbytes(32))
+
+    return next_key
+
+
+def build(
+    nursery: trio.Nursery,
+    fleet: FleetAuthority,
+    seed: int,
+    config: RadioConfig,
+    motions: dict[int, Motion],
+) -> Swarm:
+    medium = RadioMedium(seed=seed, config=config)
+    nodes = {}
+    for node, motion in motions.items():
+        role = Role.GROUND_STATION if node == GS else Role.UAV
+        rng = random.Random(f"{seed}/keys/{node}")
+        node_keys = (
+            Ed25519PrivateKey.from_private_bytes(rng.randbytes(32)),
+            X25519PrivateKey.from_private_bytes(rng.randbytes(32)),
+        )
+        _, keys = fleet.issue(node, role, valid_for=86_400, now=WALL_EPOCH, keys=node_keys)
+        stack = NodeStack(
+            keys, LINK_KEY, gateway=node == GS, seed=seed, random_key=_key_source(rng)
+        )
+        port = medium.attach(node, motion, classify=kind_by_message_id(CONTROL))
+        nodes[node] = StackRuntime(stack, port, wall_clock=wall)
+        nursery.start_soon(nodes[node].run)
+    return Swarm(medium, nodes)
+
+
+def report(name: str, swarm: Swarm, duration: float) -> Report:
+    arrived: Counter[tuple[int, int, int]] = Counter()
+    latencies = []
+    for dst, runtime in swarm.nodes.items():
+        for a in runtime.stack.arrived:
+            head = a.messages[0]
+            key = (a.src, dst, getattr(head, "seq", 0))
+            if key in swarm.sent:
+                arrived[key] += 1
+                latencies.append(a.at - swarm.sent[key][0])
+    delivered = {}
+    for level, label in enumerate(PRIORITY_NAMES):
+        keys = [k for k, (_, p) in swarm.sent.items() if p == level]
+        if keys:
+            delivered[label] = (sum(1 for k in keys if arrived[k]), len(keys))
+    total = swarm.medium.total()
+    elapsed = trio.current_time()
+    stacks = [r.stack for r in swarm.nodes.values()]
+    return Report(
+        name=name,
+        duration=duration,
+        delivered=delivered,
+        latencies=latencies,
+        duplicates=sum(n - 1 for n in arrived.values() if n > 1),
+        control_share=total.airtime_by_kind.get("control", 0.0) / elapsed,
+        handshake_share=total.airtime_by_kind.get("handshake", 0.0) / elapsed,
+        utilisation=swarm.medium.utilisation(),
+        expired=sum(
+            s.reliable.counters["expired"]
+            + s.forwarder.counters["expired"]
+            + s.scheduler.counters["expired"]
+            for s in stacks
+        ),
+        evicted=sum(
+            s.forwarder.counters["store_evicted"] + s.scheduler.counters["evicted"] for s in stacks
+        ),
+    )
+
+
+def detection(seq: int, t: float) -> Any:
+    return event.MAVLink_event_detection_message(
+        0,
+        int(WALL_EPOCH * 1000 + t * 1000),
+        -353632621 + seq,
+        1491652374,
+        584,
+        seq % 65535,
+        [120, 88, 64, 40],
+        0,
+        3,
+        91,
+    )
+
+
+def retask(t: float) -> Any:
+    return event.MAVLink_event_retask_message(0, -353630000, 1491650000, 500, 0, 0, 0, 0)
+
+
+def telemetry(t: float) -> Any:
+    return event.MAVLink_event_telemetry_message(
+        int(WALL_EPOCH + t), -353632621, 1491652374, 500, 850, 9000, 1610, 3, 3, 87, 3, 14
+    )
+
+
+async def traffic(swarm: Swarm, uavs: list[int], duration: float, seed: int) -> None:
+    """Each UAV: a detection every 10 s and telemetry every 5 s; the ground: a retask every
+    15 s to a UAV in turn. Start times are spread so nodes do not all speak at once."""
+    rng = random.Random(f"{seed}/traffic")
+    ticks = [(rng.uniform(0, 5), uav) for uav in uavs]
+    end = trio.current_time() + duration
+    step = 0
+    while trio.current_time() < end:
+        now = trio.current_time()
+        for offset, uav in ticks:
+            await trio.sleep_until(max(now + offset / 5, trio.current_time()))
+            swarm.send(uav, GS, telemetry(now))
+            if step % 2 == 0:
+                swarm.send(uav, GS, detection(step, now))
+        if step % 3 == 0:
+            swarm.send(GS, uavs[(step // 3) % len(uavs)], retask(now))
+        step += 1
+        await trio.sleep_until(now + 5)
+
+
+async def settle(swarm: Swarm, limit: float) -> None:
+    """Wait until every ACK-required message is acknowledged or given up, at most `limit`."""
+    with trio.move_on_after(limit):
+        while True:
+            done = sum(
+                sum(1 for e in r.stack.events if isinstance(e, Acknowledged))
+                + r.stack.reliable.counters["expired"]
+                + r.stack.reliable.counters["gave_up"]
+                for r in swarm.nodes.values()
+            )
+            if done >= len(swarm.sent):
+                return
+            await trio.sleep(1)
+
+
+async def line(seed: int, minutes: float) -> Report:
+    """Four UAVs in a line: the far one hears only the next, which hears only the next."""
+    fleet = authority("line", seed)
+    motions: dict[int, Motion] = {GS: Stationary((0.0, 0.0, 2.0))}
+    places = {1: (650.0, 0.0), 2: (1300.0, 0.0), 3: (1300.0, 300.0), 4: (1950.0, 150.0)}
+    for uav, (x, y) in places.items():
+        motions[uav] = Stationary((x, y, 100.0))
+    async with trio.open_nursery() as nursery:
+        swarm = build(nursery, fleet, seed, RadioConfig(range_m=1000.0), motions)
+        await trio.sleep(30)
+        await traffic(swarm, list(places), minutes * 60, seed)
+        await settle(swarm, 120)
+        nursery.cancel_scope.cancel()
+    return report("line (far UAV through two relays)", swarm, minutes * 60)
+
+
+def patrol(rng: random.Random, speed: float, duration: float) -> Motion:
+    """A square patrol around a random centre, flown at `speed`."""
+    cx, cy = rng.uniform(-900, 900), rng.uniform(-900, 900)
+    side = rng.uniform(300, 700)
+    corners = [(cx, cy), (cx + side, cy), (cx + side, cy + side), (cx, cy + side)]
+    points, t = [], 0.0
+    while t <= duration:
+        for x, y in corners:
+            points.append((t, (x, y, 100.0)))
+            t += side / speed
+    return Waypoints(points)
+
+
+async def swarm10(seed: int, minutes: float) -> Report:
+    """Ten UAVs patrolling at 15 m/s, 10 % random loss on top of distance."""
+    fleet = authority("swarm10", seed)
+    rng = random.Random(f"{seed}/motion")
+    duration = minutes * 60 + 300
+    motions: dict[int, Motion] = {GS: Stationary((0.0, 0.0, 2.0))}
+    for uav in range(1, 11):
+        motions[uav] = patrol(rng, 15.0, duration)
+    config = RadioConfig(range_m=1600.0, extra_loss=0.10)
+    async with trio.open_nursery() as nursery:
+        swarm = build(nursery, fleet, seed, config, motions)
+        await trio.sleep(30)
+        await traffic(swarm, list(range(1, 11)), minutes * 60, seed)
+        await settle(swarm, 120)
+        nursery.cancel_scope.cancel()
+    return report("swarm10 (10 UAVs at 15 m/s, 10 % loss)", swarm, minutes * 60)
+
+
+SCENARIOS: dict[str, Callable[[int, float], Any]] = {"line": line, "swarm10": swarm10}
+
+
+def run(name: str, seed: int = 1, minutes: float = 10.0) -> Report:
+    """Run one scenario on a fresh MockClock; returns its report."""
+    scenario = SCENARIOS[name]
+    result: Report = trio.run(
+        scenario, seed, minutes, clock=trio.testing.MockClock(autojump_threshold=0)
+    )
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"of {', '.join(SCENARIOS)}")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--minutes", type=float, default=10.0, help="traffic duration")
+    args = parser.parse_args(argv)
+    unknown = set(args.names) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenario: {', '.join(sorted(unknown))}")
+    for name in args.names or SCENARIOS:
+        for line_ in run(name, args.seed, args.minutes).lines():
+            print(line_, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

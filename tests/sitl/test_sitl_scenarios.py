@@ -1,0 +1,25 @@
+"""The named scenarios, short runs: exact outcomes that must hold on every run."""
+
+from __future__ import annotations
+
+import pytest
+
+from sitl import scenarios
+
+
+def test_line_delivers_everything_once_through_two_relays() -> None:
+    report = scenarios.run("line", seed=1, minutes=2)
+    assert report.delivered == {"HIGH": (56, 56)}
+    assert report.duplicates == 0
+    assert report.control_share < 0.05
+
+
+def test_same_seed_same_figures() -> None:
+    first = scenarios.run("line", seed=2, minutes=1)
+    again = scenarios.run("line", seed=2, minutes=1)
+    assert first == again
+
+
+def test_unknown_scenario_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit):
+        scenarios.main(["nope"])
