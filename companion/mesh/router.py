@@ -180,7 +180,7 @@ class Router:
             hello.gateway, src, hello.gateway_hops + 1,
             min(MAX_COST, hello.gateway_metric + link), hello.gateway_seq, now + ROUTE_LIFETIME,
         )  # fmt: skip
-        if self.routes.offer(route):
+        if self.routes.offer(route, now):
             self.gateway_id = hello.gateway
             self.routes_changed = True
 
@@ -213,7 +213,7 @@ class Router:
         cost = min(MAX_COST, rreq.metric + self.neighbors.cost(src))
         reverse = Route(rreq.origin, src, rreq.hop_count + 1, cost, rreq.origin_seq,
                         now + DISCOVERED_LIFETIME)  # fmt: skip
-        self.routes.offer(reverse)
+        self.routes.offer(reverse, now)
         if rreq.dest == self.node_id:
             self._reply(rreq, src)
         elif rreq.hops_left > 1:
@@ -259,7 +259,7 @@ class Router:
         cost = min(MAX_COST, rrep.metric + self.neighbors.cost(src))
         forward = Route(rrep.dest, src, rrep.hop_count + 1, cost, rrep.dest_seq,
                         now + rrep.lifetime)  # fmt: skip
-        if self.routes.offer(forward):
+        if self.routes.offer(forward, now):
             self.routes_changed = True
         if rrep.origin == self.node_id:
             self._discoveries.pop(rrep.dest, None)

@@ -5,8 +5,9 @@ Rules (RFC 3561 section 6.2, with ETX cost in place of hop count):
   in serial number arithmetic, RFC 1982), or the same number with a lower cost, or any
   route when ours is invalid or has an unknown sequence number. This is what keeps
   routes loop free: a node only ever moves to fresher information about a destination.
-- Routes expire after their lifetime; a broken link invalidates every route through it
-  and raises the destination sequence numbers by one, for the route error (section 6.11).
+- An expired route is replaced by anything. A broken link invalidates every route
+  through it and raises the destination sequence numbers by one, for the route error
+  (section 6.11).
 - Hop counts above `MAX_HOPS` are impossible in this network and refused.
 """
 
@@ -51,12 +52,17 @@ class RouteTable:
         route = self._routes.get(dest)
         return None if route is None else route.dest_seq
 
-    def offer(self, candidate: Route) -> bool:
+    def offer(self, candidate: Route, now: float) -> bool:
         """Install `candidate` if it is better by the RFC 3561 rules; True if installed."""
         if not 0 < candidate.hops <= MAX_HOPS:
             return False
         current = self._routes.get(candidate.dest)
-        if current is None or not current.valid or self._better(candidate, current):
+        if (
+            current is None
+            or not current.valid
+            or current.expires <= now
+            or self._better(candidate, current)
+        ):
             self._routes[candidate.dest] = candidate
             return True
         if current.next_hop == candidate.next_hop and current.dest_seq == candidate.dest_seq:

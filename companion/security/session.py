@@ -174,6 +174,9 @@ class SessionManager:
         peer = self._peer(dst)
         session = self._usable(peer.current, now)
         if session is None:
+            if (plaintext, priority) in peer.queue:
+                self.counters["queue_duplicate"] += 1  # a retransmission of what waits
+                return
             if len(peer.queue) == QUEUE_LIMIT:
                 peer.queue.popleft()
                 self.counters["queue_overflow"] += 1

@@ -23,7 +23,7 @@ def envelope(
 
 def forwarder_with_route() -> Forwarder:
     router = Router(ME)
-    router.routes.offer(Route(FAR, NEIGHBOR, 2, 32, 4, expires=1e9))
+    router.routes.offer(Route(FAR, NEIGHBOR, 2, 32, 4, expires=1e9), 0.0)
     return Forwarder(router)
 
 

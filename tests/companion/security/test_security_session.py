@@ -293,6 +293,13 @@ def test_response_without_init_and_out_of_order(pair: Pair) -> None:
     assert pair.uav.counters["handshake_unexpected"] == 1
 
 
+def test_retransmissions_wait_once_while_the_handshake_runs(pair: Pair) -> None:
+    for _ in range(3):
+        pair.uav.send(255, [detection(1)], 1, 0, NOW_WALL)
+    assert pair.uav.counters["queue_duplicate"] == 2
+    assert pair.exchange() == [(255, ["EVENT_DETECTION"])]
+
+
 def test_lost_init_is_retransmitted(pair: Pair) -> None:
     pair.uav.send(255, [detection()], 1, 0, NOW_WALL)
     (lost,) = pair.uav.frames_to_send()
