@@ -45,6 +45,7 @@ from .security.revocation import RevocationState
 from .security.session import SessionManager
 
 CONTROL_PRIORITY = Priority.HIGH
+MAX_RETRIES = 60
 MESH_CONTROL = frozenset(
     {
         event.MAVLINK_MSG_ID_EVENT_HELLO,
@@ -95,7 +96,11 @@ class NodeStack:
         self.sessions = SessionManager(
             keys, revocations or RevocationState(), self.clock, random_key
         )
-        self.reliable = ReliableSender(jitter=random.Random(f"{seed}/retry/{self.node_id}"))
+        # The time to live, not a count, ends a message's retries: through a partition a
+        # LOW message keeps trying (every minute at most) until its hour is over.
+        self.reliable = ReliableSender(
+            max_retries=MAX_RETRIES, jitter=random.Random(f"{seed}/retry/{self.node_id}")
+        )
         self.dedupe = DuplicateFilter()
         self.authorizer = Authorizer()
         self.scheduler = TransmitScheduler()

@@ -2,7 +2,8 @@
 
 Rules:
 - One session per peer and direction pair, from a handshake (`handshake.py`). A message
-  for a peer without a session waits in a small queue while this node sends an INIT.
+  for a peer without a session waits in a small queue while this node sends an INIT,
+  no longer than its priority's time to live.
 - INIT is retransmitted unchanged with backoff (so a responder that already answered
   answers again with the same RESPONSE); after `FRESH_INIT_AFTER` tries a new INIT with a
   new time and ephemeral key replaces it.
@@ -44,6 +45,7 @@ from dialects import event
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..link.signing import SigningClock
 from ..reliability import fragment
+from ..reliability.priority import TTL, Priority
 from . import handshake
 from .authority import NodeKeys
 from .certificate import Certificate
@@ -112,6 +114,13 @@ class _Pending:
     tries: int = 1
 
 
+@dataclass(frozen=True, slots=True)
+class _Waiting:
+    plaintext: bytes
+    priority: int
+    expires: float
+
+
 @dataclass(slots=True)
 class _Peer:
     current: _Session | None = None
@@ -119,7 +128,7 @@ class _Peer:
     previous: _Session | None = None
     previous_until: float = 0.0
     pending: _Pending | None = None
-    queue: deque[tuple[bytes, int]] = field(default_factory=deque)
+    queue: deque[_Waiting] = field(default_factory=deque)
     last_init_time: int = -1
     last_response: Any = None
 
@@ -174,13 +183,13 @@ class SessionManager:
         peer = self._peer(dst)
         session = self._usable(peer.current, now)
         if session is None:
-            if (plaintext, priority) in peer.queue:
+            if any(w.plaintext == plaintext for w in peer.queue):
                 self.counters["queue_duplicate"] += 1  # a retransmission of what waits
                 return
             if len(peer.queue) == QUEUE_LIMIT:
                 peer.queue.popleft()
                 self.counters["queue_overflow"] += 1
-            peer.queue.append((plaintext, priority))
+            peer.queue.append(_Waiting(plaintext, priority, now + TTL[Priority(priority)]))
             if peer.pending is None:
                 self._initiate(dst, peer, now, wall)
             return
@@ -336,8 +345,11 @@ class SessionManager:
     def _flush(self, dst: int, peer: _Peer, now: float) -> None:
         session = self._usable(peer.current, now)
         while session is not None and peer.queue:
-            plaintext, priority = peer.queue.popleft()
-            self._emit(dst, session, plaintext, priority)
+            waiting = peer.queue.popleft()
+            if waiting.expires <= now:
+                self.counters["queue_expired"] += 1  # outlived its time to live waiting
+                continue
+            self._emit(dst, session, waiting.plaintext, waiting.priority)
 
     # -- receiving -------------------------------------------------------------------
 

@@ -27,9 +27,8 @@ def retask(seq: int) -> object:
     return event.MAVLink_event_retask_message(seq, -353630000, 1491650000, 500, 0, 0, 0, 0)
 
 
-async def test_far_uav_talks_to_the_ground_through_two_relays_and_back(
-    fleet: Fleet, autojump_clock: trio.testing.MockClock
-) -> None:
+def swarm_line(nursery: trio.Nursery, fleet: Fleet) -> tuple[RadioMedium, dict[int, StackRuntime]]:
+    """The ground station and UAVs 1, 2, 3 in a line, each hearing only its neighbours."""
     medium = RadioMedium(seed=4, config=RadioConfig(range_m=1000.0))
     runtimes = {}
     for index, node in enumerate([GS, 1, 2, 3]):
@@ -37,9 +36,15 @@ async def test_far_uav_talks_to_the_ground_through_two_relays_and_back(
         stack = NodeStack(keys, LINK_KEY, gateway=node == GS, seed=4)
         port = medium.attach(node, Stationary((index * SPACING, 0.0, 100.0)))
         runtimes[node] = StackRuntime(stack, port, wall_clock=wall)
+        nursery.start_soon(runtimes[node].run)
+    return medium, runtimes
+
+
+async def test_far_uav_talks_to_the_ground_through_two_relays_and_back(
+    fleet: Fleet, autojump_clock: trio.testing.MockClock
+) -> None:
     async with trio.open_nursery() as nursery:
-        for runtime in runtimes.values():
-            nursery.start_soon(runtime.run)
+        _, runtimes = swarm_line(nursery, fleet)
         await trio.sleep(30)
         far, ground = runtimes[3], runtimes[GS]
         for i in range(1, 11):
