@@ -2,29 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from companion.mesh.router import HELLO_INTERVAL
 from dialects import event
-from tests.companion.security.fleet import NOW_WALL, Fleet
+from tests.companion.security.fleet import Fleet
 from tests.samples import detection
 
 from .stack import StackMesh
 
 GS = 255
+LINE = [(GS, 1), (1, 2), (2, 3), (3, 4)]
+
+
+def arrivals(mesh: StackMesh, node: int) -> list[tuple[int, list[str]]]:
+    return [(a.src, [m.get_type() for m in a.messages]) for a in mesh.nodes[node].arrived]
 
 
 def test_far_uav_reaches_the_ground_through_relays_and_back(fleet: Fleet) -> None:
-    mesh = StackMesh(fleet, [GS, 1, 2, 3, 4], [(GS, 1), (1, 2), (2, 3), (3, 4)], gateway=GS)
+    mesh = StackMesh(fleet, [GS, 1, 2, 3, 4], LINE, gateway=GS)
     mesh.run(10 * HELLO_INTERVAL)
-    far, gs = mesh.nodes[4], mesh.nodes[GS]
-    far.sessions.send(GS, [detection(1)], 1, mesh.now, NOW_WALL + mesh.now)
+    mesh.nodes[4].send(GS, detection(1), mesh.now, mesh.wall)
     mesh.run(5)
-    assert [(d.src, d.messages[0].get_type()) for d in gs.delivered] == [(4, "EVENT_DETECTION")]
-    abort = event.MAVLink_event_mission_abort_message(1, 7, event.EVENT_ABORT_ACTION_RTL)
-    gs.sessions.send(4, [abort], 0, mesh.now, NOW_WALL + mesh.now)
+    assert arrivals(mesh, GS) == [(4, ["EVENT_DETECTION"])]
+    abort = event.MAVLink_event_mission_abort_message(0, 7, event.EVENT_ABORT_ACTION_RTL)
+    mesh.nodes[GS].send(4, abort, mesh.now, mesh.wall)
     mesh.run(5)
-    assert [(d.src, d.messages[0].get_type()) for d in far.delivered] == [
-        (GS, "EVENT_MISSION_ABORT")
-    ]
+    assert arrivals(mesh, 4) == [(GS, ["EVENT_MISSION_ABORT"])]
     relays = [mesh.nodes[n].forwarder.counters["forwarded"] for n in (1, 2, 3)]
     assert all(count >= 2 for count in relays)
     assert mesh.nodes[2].sessions.counters["not_for_me"] == 0  # relays never try to open
@@ -34,28 +38,28 @@ def test_store_and_forward_until_a_route_appears(fleet: Fleet) -> None:
     mesh = StackMesh(fleet, [GS, 1, 2], [(GS, 1)], gateway=GS)
     mesh.run(10 * HELLO_INTERVAL)
     lonely = mesh.nodes[2]
-    lonely.sessions.send(GS, [detection(7)], 1, mesh.now, NOW_WALL + mesh.now)
+    lonely.send(GS, detection(7), mesh.now, mesh.wall)
     mesh.run(5)
-    assert lonely.forwarder.stored == 1  # the handshake waits: no route to the ground
+    assert lonely.forwarder.stored >= 1  # the handshake waits: no route to the ground
     mesh.links.add(frozenset((1, 2)))
     mesh.run(4 * HELLO_INTERVAL)
     assert lonely.forwarder.counters["released"] >= 1
-    assert [d.messages[0].seq for d in mesh.nodes[GS].delivered] == [7]
+    assert [a.messages[0].seq for a in mesh.nodes[GS].arrived] == [1]
 
 
 def test_stored_frames_expire_at_their_ttl(fleet: Fleet) -> None:
     mesh = StackMesh(fleet, [GS, 2], [], gateway=GS)
     node = mesh.nodes[2]
-    abort = event.MAVLink_event_mission_abort_message(1, 7, event.EVENT_ABORT_ACTION_RTL)
-    node.sessions.send(GS, [abort], 0, mesh.now, NOW_WALL + mesh.now)
+    abort = event.MAVLink_event_mission_abort_message(0, 7, event.EVENT_ABORT_ACTION_RTL)
+    node.send(GS, abort, mesh.now, mesh.wall)
     mesh.run(1)
     assert node.forwarder.stored == 1  # the INIT, HIGH priority: 30 s
     mesh.run(30)
     assert node.forwarder.counters["expired"] >= 1
 
 
-def mission(waypoints: int) -> list[object]:
-    assign = event.MAVLink_event_mission_assign_message(1, 7, waypoints, 1, 80)
+def mission(waypoints: int) -> tuple[Any, list[Any]]:
+    assign = event.MAVLink_event_mission_assign_message(0, 7, waypoints, 1, 80)
     items = []
     for start in range(0, waypoints, 16):
         n = min(16, waypoints - start)
@@ -72,16 +76,16 @@ def mission(waypoints: int) -> list[object]:
                 [2] * n + pad,
             )
         )
-    return [assign, *items]
+    return assign, items
 
 
 def test_fifty_waypoint_mission_crosses_three_relays_in_fragments(fleet: Fleet) -> None:
-    mesh = StackMesh(fleet, [GS, 1, 2, 3, 4], [(GS, 1), (1, 2), (2, 3), (3, 4)], gateway=GS)
+    mesh = StackMesh(fleet, [GS, 1, 2, 3, 4], LINE, gateway=GS)
     mesh.run(10 * HELLO_INTERVAL)
-    gs, far = mesh.nodes[GS], mesh.nodes[4]
-    gs.sessions.send(4, mission(50), 1, mesh.now, NOW_WALL + mesh.now)
+    assign, items = mission(50)
+    mesh.nodes[GS].send(4, assign, mesh.now, mesh.wall, attached=tuple(items))
     mesh.run(10)
-    (got,) = far.delivered
+    (got,) = mesh.nodes[4].arrived
     kinds = [m.get_type() for m in got.messages]
     assert kinds == ["EVENT_MISSION_ASSIGN"] + ["EVENT_MISSION_ITEMS"] * 4
     assert sum(m.count for m in got.messages[1:]) == 50
