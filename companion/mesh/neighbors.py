@@ -5,7 +5,7 @@ Rules:
   knowledge). It is lost after `ALLOWED_HELLO_LOSS` of its own hello intervals without
   one (RFC 3561 section 6.11: ALLOWED_HELLO_LOSS).
 - Reverse delivery ratio d_r: the share of its last `WINDOW` hellos (by hello_seq) that
-  we received. Forward ratio d_f: what it reports hearing of ours, in its hello.
+  we received, counting those sent before we first heard it as missed. Forward ratio d_f: what it reports hearing of ours, in its hello.
 - Link cost is the expected transmission count ETX = 1 / (d_f * d_r) (De Couto et al.,
   MobiCom 2003), in sixteenths, so a perfect link costs 16 and a path's cost is the sum.
 - Hello sequence numbers that jump backwards restart the window (the neighbour rebooted);
@@ -38,7 +38,9 @@ class Neighbor:
     @property
     def reverse_quality(self) -> int:
         """How well we hear it, 0-255."""
-        first = max(self.last_seq - WINDOW + 1, min(self.received))
+        # Hellos before the first one we heard count as lost (hello_seq starts at 1):
+        # a far neighbour heard once is not a perfect link, a node that just booted is.
+        first = max(self.last_seq - WINDOW + 1, 1)
         expected = self.last_seq - first + 1
         return 255 * len(self.received) // max(expected, 1)
 
