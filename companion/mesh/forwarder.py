@@ -7,9 +7,10 @@ Rules:
 - A frame for us goes up to the session layer. A frame for someone else is passed on,
   unopened (relays cannot read it), to the next hop the router gives, with one hop less;
   at zero hops it is dropped. A frame is never handed back to the neighbour it came from.
-- The same frame twice (a retransmission by the previous hop, or two paths) is passed on
+- The same frame twice within `DUPLICATE_WINDOW` (two paths, an echo) is passed on
   once: seen frames are remembered by (kind, src, counter or time, fragment index), in a
-  bounded table.
+  bounded table. A copy that comes later is the originator retransmitting it unchanged
+  (handshakes do), and goes on again.
 - No route: the frame waits in a bounded store (store-and-forward) and the router looks
   for one. It leaves when a route appears, or is dropped when its priority's time to live
   (the seed's 5 s / 30 s / 5 min / 1 h) runs out. A full store evicts the lowest priority,
@@ -31,7 +32,13 @@ from .router import Router
 
 HANDSHAKE_PRIORITY = 1
 STORE_LIMIT = 256
+HOP_LIMIT = 15
+"""Hops left a sender starts with: a frame with h left has come HOP_LIMIT - h + 1 hops."""
 SEEN_LIMIT = 4096
+DUPLICATE_WINDOW = 1.0
+"""Copies of a frame within this many seconds are duplicates (two paths, a relay's
+echo). Later ones are the originator retransmitting the same frame (a handshake
+message is resent unchanged) and must be passed on again."""
 _GROUP = 0x04
 _HOPS_SHIFT = 4
 
@@ -91,7 +98,7 @@ class Forwarder:
         self.router = router
         self.node_id = router.node_id
         self.counters: Counter[str] = Counter()
-        self._seen: OrderedDict[tuple[int, ...], None] = OrderedDict()
+        self._seen: OrderedDict[tuple[int, ...], float] = OrderedDict()
         self._store: list[_Stored] = []
         self._outgoing: list[Outbound] = []
 
@@ -105,7 +112,7 @@ class Forwarder:
 
     def send(self, message: Any, now: float) -> None:
         """One of our own sealed frames, from the session layer."""
-        self._first_time(message)
+        self._first_time(message, now)
         if _is_group(message):
             message.next_hop = 0
             self._outgoing.append(Outbound(message, priority_of(message)))
@@ -118,12 +125,13 @@ class Forwarder:
         if not group and message.next_hop != self.node_id:
             self.counters["overheard"] += 1
             return None
-        if not self._first_time(message):
+        if not self._first_time(message, now):
             self.counters["duplicate"] += 1
             return None
         if group:
             self._pass_on(message, link_src, now, flood=True)
             return message
+        self.router.learn_reverse(message.src, link_src, HOP_LIMIT - _hops(message) + 1, now)
         if message.dst == self.node_id:
             return message
         self._pass_on(message, link_src, now, flood=False)
@@ -190,11 +198,13 @@ class Forwarder:
     def next_deadline(self) -> float | None:
         return min((s.expires for s in self._store), default=None)
 
-    def _first_time(self, message: Any) -> bool:
+    def _first_time(self, message: Any, now: float) -> bool:
         key = _identity(message)
-        if key in self._seen:
+        seen = self._seen.get(key)
+        if seen is not None and now - seen < DUPLICATE_WINDOW:
             return False
-        self._seen[key] = None
+        self._seen[key] = now
+        self._seen.move_to_end(key)
         if len(self._seen) > SEEN_LIMIT:
             self._seen.popitem(last=False)
         return True

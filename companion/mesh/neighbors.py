@@ -5,7 +5,8 @@ Rules:
   knowledge). It is lost after `ALLOWED_HELLO_LOSS` of its own hello intervals without
   one (RFC 3561 section 6.11: ALLOWED_HELLO_LOSS).
 - Reverse delivery ratio d_r: the share of its last `WINDOW` hellos (by hello_seq) that
-  we received, counting those sent before we first heard it as missed. Forward ratio d_f: what it reports hearing of ours, in its hello.
+  we received, counting those sent before we first heard it as missed. Forward ratio
+  d_f: what it reports hearing of ours, in its hello.
 - Link cost is the expected transmission count ETX = 1 / (d_f * d_r) (De Couto et al.,
   MobiCom 2003), in sixteenths, so a perfect link costs 16 and a path's cost is the sum.
 - Hello sequence numbers that jump backwards restart the window (the neighbour rebooted);

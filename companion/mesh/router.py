@@ -103,6 +103,20 @@ class Router:
         route = self.routes.lookup(dest, now)
         return None if route is None else route.next_hop
 
+    def learn_reverse(self, dest: int, via: int, hops: int, now: float) -> None:
+        """A frame from `dest` reached us through neighbour `via`: the way back is known.
+
+        Installed only where no valid route exists, and without a sequence number, so any
+        route that has one replaces it (`routes.py`): the answer to a UAV that just spoke
+        needs no route request flooding the swarm.
+        """
+        if dest == self.node_id or not self.neighbors.usable(via):
+            return
+        cost = min(MAX_COST, self.neighbors.cost(via) * hops)
+        if self.routes.offer(Route(dest, via, hops, cost, None, now + ROUTE_LIFETIME), now):
+            self.counters["reverse_route_learned"] += 1
+            self.routes_changed = True
+
     def frames_to_send(self) -> list[Any]:
         frames, self._outgoing = self._outgoing, []
         return frames

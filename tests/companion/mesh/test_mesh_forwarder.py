@@ -74,3 +74,23 @@ def test_store_is_bounded_and_evicts_lowest_priority_first() -> None:
     fwd.on_timer(3600.0)
     assert fwd.stored == 0
     assert fwd.counters["expired"] == STORE_LIMIT
+
+
+def test_a_later_copy_is_a_retransmission_and_goes_on_again() -> None:
+    fwd = forwarder_with_route()
+    fwd.receive(envelope(), 3, 0.0)
+    fwd.receive(envelope(), 4, 0.5)  # another path, same moment: a duplicate
+    fwd.receive(envelope(), 3, 2.0)  # the originator sent it again: pass it on
+    assert len(fwd.frames_to_send()) == 2
+    assert fwd.counters["duplicate"] == 1
+
+
+def test_the_way_back_is_learned_from_what_passes() -> None:
+    router = Router(ME)
+    hello = event.MAVLink_event_hello_message(1, 0, 1, 0xFFFF, 30, 0, 255, 1, [ME, 255] + [0] * 62)
+    router.receive(hello, 3, 0.0)
+    fwd = Forwarder(router)
+    fwd.receive(envelope(dst=ME, hops=13), 3, 0.0)  # two relays decremented it: 3 hops
+    route = router.routes.lookup(3, 0.0)
+    assert route is not None
+    assert (route.next_hop, route.hops, route.dest_seq) == (3, 3, None)
