@@ -98,9 +98,11 @@ class Router:
 
     def next_hop(self, dest: int, now: float) -> int | None:
         """The neighbour to hand a frame for `dest` to, or None (then call `discover`)."""
-        if dest in self.neighbors and self.neighbors.usable(dest):
-            return dest
         route = self.routes.lookup(dest, now)
+        direct = self.neighbors.cost(dest)
+        # A lossy direct link loses to a clean relay: compare expected transmissions.
+        if direct < MAX_COST and (route is None or direct <= route.cost):
+            return dest
         return None if route is None else route.next_hop
 
     def learn_reverse(self, dest: int, via: int, hops: int, now: float) -> None:

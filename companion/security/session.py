@@ -69,7 +69,9 @@ REJECT_AFTER = 60 * 60.0
 REKEY_AFTER_MESSAGES = 1 << 20
 REJECT_AFTER_MESSAGES = COUNTER_LIMIT - (1 << 16)
 HANDSHAKE_RETRY = 2.0
-HANDSHAKE_BACKOFF_MAX = 16.0
+HANDSHAKE_BACKOFF_MAX = 4.0
+"""Handshakes are rare and everything waits for them: retry often, within a HIGH
+message's 30 s time to live."""
 FRESH_INIT_AFTER = 4
 PREVIOUS_GRACE = 60.0
 QUEUE_LIMIT = 32
