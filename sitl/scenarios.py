@@ -209,15 +209,16 @@ def telemetry(t: float) -> Any:
 
 async def traffic(swarm: Swarm, uavs: list[int], duration: float, seed: int) -> None:
     """Each UAV: a detection every 10 s and telemetry every 5 s; the ground: a retask every
-    15 s to a UAV in turn. Start times are spread so nodes do not all speak at once."""
+    15 s to a UAV in turn. Each UAV keeps its own phase within the 5 s period, as
+    independent clocks would."""
     rng = random.Random(f"{seed}/traffic")
-    ticks = [(rng.uniform(0, 5), uav) for uav in uavs]
+    ticks = sorted((rng.uniform(0, 5), uav) for uav in uavs)  # each UAV its own phase
     end = trio.current_time() + duration
     step = 0
     while trio.current_time() < end:
         now = trio.current_time()
         for offset, uav in ticks:
-            await trio.sleep_until(max(now + offset / 5, trio.current_time()))
+            await trio.sleep_until(now + offset)
             swarm.send(uav, GS, telemetry(now))
             if step % 2 == 0:
                 swarm.send(uav, GS, detection(step, now))
