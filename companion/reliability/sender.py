@@ -13,7 +13,9 @@ Rules (docs/protocol.md "Reliability"; RFC 6298 through `rtt.py`):
 - TTL runs from `send`. At now >= send time + TTL[priority] the message is `Expired`,
   in flight or in the backlog, and never transmitted again.
 - Retransmission after the destination's RTO, doubled per retransmission (RFC 6298
-  section 5.5). One timeout after the `max_retries`-th retransmission: `GaveUp`.
+  section 5.5), but never waiting more than a fifth of the message's TTL, so a HIGH
+  message gets its tries within its 30 s; with `jitter`, each wait is spread by +-20 %.
+  One timeout after the `max_retries`-th retransmission: `GaveUp`.
 - The first ACK completes delivery: `Acknowledged` with the round trip. No RTT sample
   from a retransmitted message (Karn's rule) nor from a LOW one (it queues behind all
   other traffic, so its round trip measures our queue, not the path).
@@ -215,7 +217,9 @@ class ReliableSender:
             self.counters["gave_up"] += 1
             return
         entry.retransmissions += 1
-        timeout = peer.rtt.timeout(entry.retransmissions)
+        # Backoff protects a congested channel, but a message must also get its tries
+        # within its time to live: no wait is longer than a fifth of it.
+        timeout = min(peer.rtt.timeout(entry.retransmissions), TTL[entry.priority] / 5)
         if self._jitter is not None:
             timeout *= self._jitter.uniform(0.8, 1.2)
         entry.retry_at = now + timeout

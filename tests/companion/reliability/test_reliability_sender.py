@@ -93,9 +93,10 @@ def test_retransmits_at_rto_then_backs_off_until_the_ttl() -> None:
     while (deadline := sender.next_deadline()) is not None:
         sender.on_timer(deadline)
         sent_at += [(deadline, attempt) for _, attempt in attempts(sender)]
-    assert sent_at == [(3.0, 1), (9.0, 2), (21.0, 3)]  # RTO 3 s, doubled each time
-    assert events(sender) == [Expired(dst=UAV, seq=1, transmissions=4)]  # at 30 s, the TTL
-    assert sender.counters["retransmitted"] == 3
+    # RTO 3 s, doubled each time, but never a wait over a fifth of the 30 s TTL.
+    assert sent_at == [(3.0, 1), (9.0, 2), (15.0, 3), (21.0, 4), (27.0, 5)]
+    assert events(sender) == [Expired(dst=UAV, seq=1, transmissions=6)]  # at 30 s, the TTL
+    assert sender.counters["retransmitted"] == 5
 
 
 def test_gives_up_one_timeout_after_the_last_retransmission() -> None:
