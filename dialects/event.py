@@ -9158,22 +9158,22 @@ class MAVLink_event_hello_message(MAVLink_message):
 
     id = MAVLINK_MSG_ID_EVENT_HELLO
     msgname = "EVENT_HELLO"
-    fieldnames = ["node_seq", "gateway_seq", "hello_seq", "gateway_metric", "interval", "gateway", "gateway_hops", "neighbor_count", "links"]
-    ordered_fieldnames = ["node_seq", "gateway_seq", "hello_seq", "gateway_metric", "interval", "gateway", "gateway_hops", "neighbor_count", "links"]
-    fieldtypes = ["uint32_t", "uint32_t", "uint16_t", "uint16_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t"]
+    fieldnames = ["node_seq", "gateway_seq", "hello_seq", "gateway_metric", "interval", "gateway", "gateway_hops", "gateway_via", "neighbor_count", "links"]
+    ordered_fieldnames = ["node_seq", "gateway_seq", "hello_seq", "gateway_metric", "interval", "gateway", "gateway_hops", "gateway_via", "neighbor_count", "links"]
+    fieldtypes = ["uint32_t", "uint32_t", "uint16_t", "uint16_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t"]
     fielddisplays_by_name: Dict[str, str] = {}
     fieldenums_by_name: Dict[str, str] = {}
     fieldunits_by_name: Dict[str, str] = {"interval": "ds"}
-    native_format = bytearray(b"<IIHHBBBBB")
-    orders = [0, 1, 2, 3, 4, 5, 6, 7, 8]
-    lengths = [1, 1, 1, 1, 1, 1, 1, 1, 64]
-    array_lengths = [0, 0, 0, 0, 0, 0, 0, 0, 64]
-    crc_extra = 169
-    unpacker = struct.Struct("<IIHHBBBB64B")
+    native_format = bytearray(b"<IIHHBBBBBB")
+    orders = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    lengths = [1, 1, 1, 1, 1, 1, 1, 1, 1, 64]
+    array_lengths = [0, 0, 0, 0, 0, 0, 0, 0, 0, 64]
+    crc_extra = 7
+    unpacker = struct.Struct("<IIHHBBBBB64B")
     instance_field = None
     instance_offset = -1
 
-    def __init__(self, node_seq: int, gateway_seq: int, hello_seq: int, gateway_metric: int, interval: int, gateway: int, gateway_hops: int, neighbor_count: int, links: Sequence[int]):
+    def __init__(self, node_seq: int, gateway_seq: int, hello_seq: int, gateway_metric: int, interval: int, gateway: int, gateway_hops: int, gateway_via: int, neighbor_count: int, links: Sequence[int]):
         MAVLink_message.__init__(self, MAVLink_event_hello_message.id, MAVLink_event_hello_message.msgname)
         self._fieldnames = MAVLink_event_hello_message.fieldnames
         self._instance_field = MAVLink_event_hello_message.instance_field
@@ -9185,11 +9185,12 @@ class MAVLink_event_hello_message(MAVLink_message):
         self.interval = interval
         self.gateway = gateway
         self.gateway_hops = gateway_hops
+        self.gateway_via = gateway_via
         self.neighbor_count = neighbor_count
         self.links = links
 
     def pack(self, mav: "MAVLink", force_mavlink1: bool = False) -> bytes:
-        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.node_seq, self.gateway_seq, self.hello_seq, self.gateway_metric, self.interval, self.gateway, self.gateway_hops, self.neighbor_count, self.links[0], self.links[1], self.links[2], self.links[3], self.links[4], self.links[5], self.links[6], self.links[7], self.links[8], self.links[9], self.links[10], self.links[11], self.links[12], self.links[13], self.links[14], self.links[15], self.links[16], self.links[17], self.links[18], self.links[19], self.links[20], self.links[21], self.links[22], self.links[23], self.links[24], self.links[25], self.links[26], self.links[27], self.links[28], self.links[29], self.links[30], self.links[31], self.links[32], self.links[33], self.links[34], self.links[35], self.links[36], self.links[37], self.links[38], self.links[39], self.links[40], self.links[41], self.links[42], self.links[43], self.links[44], self.links[45], self.links[46], self.links[47], self.links[48], self.links[49], self.links[50], self.links[51], self.links[52], self.links[53], self.links[54], self.links[55], self.links[56], self.links[57], self.links[58], self.links[59], self.links[60], self.links[61], self.links[62], self.links[63]), force_mavlink1=force_mavlink1)
+        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.node_seq, self.gateway_seq, self.hello_seq, self.gateway_metric, self.interval, self.gateway, self.gateway_hops, self.gateway_via, self.neighbor_count, self.links[0], self.links[1], self.links[2], self.links[3], self.links[4], self.links[5], self.links[6], self.links[7], self.links[8], self.links[9], self.links[10], self.links[11], self.links[12], self.links[13], self.links[14], self.links[15], self.links[16], self.links[17], self.links[18], self.links[19], self.links[20], self.links[21], self.links[22], self.links[23], self.links[24], self.links[25], self.links[26], self.links[27], self.links[28], self.links[29], self.links[30], self.links[31], self.links[32], self.links[33], self.links[34], self.links[35], self.links[36], self.links[37], self.links[38], self.links[39], self.links[40], self.links[41], self.links[42], self.links[43], self.links[44], self.links[45], self.links[46], self.links[47], self.links[48], self.links[49], self.links[50], self.links[51], self.links[52], self.links[53], self.links[54], self.links[55], self.links[56], self.links[57], self.links[58], self.links[59], self.links[60], self.links[61], self.links[62], self.links[63]), force_mavlink1=force_mavlink1)
 
 
 # Define name on the class for backwards compatibility (it is now msgname).
@@ -24616,7 +24617,7 @@ class MAVLink(object):
         """
         self.send(self.event_handshake_encode(time, src, dst, kind, outcome, next_hop, hops_left, ephemeral, certificate, signature), force_mavlink1=force_mavlink1)
 
-    def event_hello_encode(self, node_seq: int, gateway_seq: int, hello_seq: int, gateway_metric: int, interval: int, gateway: int, gateway_hops: int, neighbor_count: int, links: Sequence[int]) -> MAVLink_event_hello_message:
+    def event_hello_encode(self, node_seq: int, gateway_seq: int, hello_seq: int, gateway_metric: int, interval: int, gateway: int, gateway_hops: int, gateway_via: int, neighbor_count: int, links: Sequence[int]) -> MAVLink_event_hello_message:
         """
         Neighbour beacon (AODV hello, RFC 3561 section 6.9) extended with link
         quality and the gateway advertisement.
@@ -24628,13 +24629,14 @@ class MAVLink(object):
         interval                  : Hello interval, so neighbours know how many to expect. [ds] (type:uint8_t)
         gateway                   : Gateway node id the advertisement is for; 0 if none known. (type:uint8_t)
         gateway_hops              : Sender's hop count to the gateway; 255 if none. (type:uint8_t)
+        gateway_via               : Sender's next hop towards the gateway (0: none, or it is the gateway), so a neighbour never takes a route that runs back through itself (split horizon). (type:uint8_t)
         neighbor_count            : Valid pairs in links. (type:uint8_t)
         links                     : Pairs (node id, delivery ratio 0-255 of that node's hellos at the sender) for the nodes the sender hears; unused pairs zero, so MAVLink 2 truncation drops them from the air. (type:uint8_t)
 
         """
-        return MAVLink_event_hello_message(node_seq, gateway_seq, hello_seq, gateway_metric, interval, gateway, gateway_hops, neighbor_count, links)
+        return MAVLink_event_hello_message(node_seq, gateway_seq, hello_seq, gateway_metric, interval, gateway, gateway_hops, gateway_via, neighbor_count, links)
 
-    def event_hello_send(self, node_seq: int, gateway_seq: int, hello_seq: int, gateway_metric: int, interval: int, gateway: int, gateway_hops: int, neighbor_count: int, links: Sequence[int], force_mavlink1: bool = False) -> None:
+    def event_hello_send(self, node_seq: int, gateway_seq: int, hello_seq: int, gateway_metric: int, interval: int, gateway: int, gateway_hops: int, gateway_via: int, neighbor_count: int, links: Sequence[int], force_mavlink1: bool = False) -> None:
         """
         Neighbour beacon (AODV hello, RFC 3561 section 6.9) extended with link
         quality and the gateway advertisement.
@@ -24646,11 +24648,12 @@ class MAVLink(object):
         interval                  : Hello interval, so neighbours know how many to expect. [ds] (type:uint8_t)
         gateway                   : Gateway node id the advertisement is for; 0 if none known. (type:uint8_t)
         gateway_hops              : Sender's hop count to the gateway; 255 if none. (type:uint8_t)
+        gateway_via               : Sender's next hop towards the gateway (0: none, or it is the gateway), so a neighbour never takes a route that runs back through itself (split horizon). (type:uint8_t)
         neighbor_count            : Valid pairs in links. (type:uint8_t)
         links                     : Pairs (node id, delivery ratio 0-255 of that node's hellos at the sender) for the nodes the sender hears; unused pairs zero, so MAVLink 2 truncation drops them from the air. (type:uint8_t)
 
         """
-        self.send(self.event_hello_encode(node_seq, gateway_seq, hello_seq, gateway_metric, interval, gateway, gateway_hops, neighbor_count, links), force_mavlink1=force_mavlink1)
+        self.send(self.event_hello_encode(node_seq, gateway_seq, hello_seq, gateway_metric, interval, gateway, gateway_hops, gateway_via, neighbor_count, links), force_mavlink1=force_mavlink1)
 
     def event_route_request_encode(self, request_id: int, origin_seq: int, dest_seq: int, metric: int, origin: int, dest: int, hop_count: int, hops_left: int, flags: int) -> MAVLink_event_route_request_message:
         """

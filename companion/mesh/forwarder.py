@@ -191,7 +191,7 @@ class Forwarder:
         """Act on broken links; drop what outlived its TTL; release what has a route now."""
         for relay in self.acks.broken(now):
             self.counters["link_break_detected"] += 1
-            self.router.link_failed(relay)
+            self.router.link_failed(relay, now)
         kept = []
         for item in sorted(self._store, key=lambda s: (s.priority, s.expires)):
             if item.expires <= now:

@@ -6,8 +6,10 @@ Rules:
   route to the gateway (`neighbors.py` turns them into link costs).
 - The ground station is the gateway: its hellos advertise itself with a sequence number
   it raises every hello. Every node adopts, by the rules of `routes.py`, the freshest and
-  then cheapest advert it hears and repeats it in its own hellos (DSDV-style, loop free
-  by sequence numbers), so the common path, UAV to ground, needs no discovery.
+  then cheapest advert it hears and repeats it in its own hellos, with its next hop
+  (DSDV-style, loop free by sequence numbers; split horizon: never an advert whose next
+  hop is us), so the common path, UAV to ground, needs no discovery. When the gateway
+  route breaks, the best advert heard lately from another neighbour replaces it at once.
 - Other destinations are found on demand (RFC 3561): a route request floods with a hop
   limit and is answered only by the destination; the reply travels back along the
   reverse routes the request laid. A node originates at most `RREQ_RATE` requests a
@@ -91,6 +93,8 @@ class Router:
         self._originate = _RateLimit(RREQ_RATE)
         self._forward = _RateLimit(RREQ_FORWARD_RATE)
         self._outgoing: list[Any] = []
+        self._adverts: dict[int, tuple[Any, float]] = {}
+        """The last gateway advert of each neighbour, and when it came."""
         self.routes_changed = False
         """Set when a route appeared; the data plane clears it after releasing its buffer."""
 
@@ -131,7 +135,7 @@ class Router:
 
     def on_timer(self, now: float) -> None:
         for lost in self.neighbors.expire(now):
-            self.link_failed(lost)
+            self.link_failed(lost, now)
         if now >= self._next_hello:
             self._outgoing.append(self._hello(now))
             jitter = self._rng.uniform(-0.1, 0.1) * self.hello_interval
@@ -148,23 +152,24 @@ class Router:
         self._hello_seq = (self._hello_seq + 1) % (1 << 16)
         if self.is_gateway:
             self._seq = (self._seq + 1) % (1 << 32)
-            gateway, gw_seq, gw_cost, gw_hops = self.node_id, self._seq, 0, 0
+            gateway, gw_seq, gw_cost, gw_hops, gw_via = self.node_id, self._seq, 0, 0, 0
         else:
-            gateway, gw_seq, gw_cost, gw_hops = self._gateway_advert(now)
+            gateway, gw_seq, gw_cost, gw_hops, gw_via = self._gateway_advert(now)
         report = self.neighbors.report()
         links = [value for pair in report for value in pair] + [0] * (64 - 2 * len(report))
         interval = max(1, min(255, round(self.hello_interval * 10)))
         self.counters["hello_sent"] += 1
         return event.MAVLink_event_hello_message(
-            self._seq, gw_seq, self._hello_seq, gw_cost, interval, gateway, gw_hops,
+            self._seq, gw_seq, self._hello_seq, gw_cost, interval, gateway, gw_hops, gw_via,
             len(report), links,
         )  # fmt: skip
 
-    def _gateway_advert(self, now: float) -> tuple[int, int, int, int]:
+    def _gateway_advert(self, now: float) -> tuple[int, int, int, int, int]:
         route = self.routes.lookup(self.gateway_id, now) if self.gateway_id else None
         if route is None or route.dest_seq is None:
-            return 0, 0, 0xFFFF, 255
-        return self.gateway_id, route.dest_seq, min(route.cost, 0xFFFE), route.hops
+            return 0, 0, 0xFFFF, 255, 0
+        cost = min(route.cost, 0xFFFE)
+        return self.gateway_id, route.dest_seq, cost, route.hops, route.next_hop
 
     # -- control messages in -----------------------------------------------------------
 
@@ -186,10 +191,14 @@ class Router:
             self.counters["neighbor_added"] += 1
             self.routes_changed = True
         if hello.gateway and hello.gateway != self.node_id and hello.gateway_hops < MAX_HOPS:
+            self._adverts[src] = (hello, now)
             self._adopt_gateway(hello, src, now)
 
     def _adopt_gateway(self, hello: Any, src: int, now: float) -> None:
         link = self.neighbors.cost(src)
+        if hello.gateway_via == self.node_id:
+            self.counters["split_horizon"] += 1  # its route runs through us: not a way out
+            return
         if link >= MAX_COST or not self._plausible(hello.gateway, hello.gateway_seq):
             return
         route = Route(
@@ -340,13 +349,26 @@ class Router:
         )
         self.counters["request_sent"] += 1
 
-    def link_failed(self, neighbor: int) -> None:
-        """The link to `neighbor` is gone: drop it and tell whoever routed through us."""
+    def link_failed(self, neighbor: int, now: float) -> None:
+        """The link to `neighbor` is gone: drop it, tell whoever routed through us, and
+        take the best gateway advert another neighbour sent lately (no waiting for a hello)."""
         self.neighbors.remove(neighbor)
+        self._adverts.pop(neighbor, None)
         self.counters["link_broken"] += 1
         broken = self.routes.break_link(neighbor)
         if broken:
             self._error(broken)
+        if self.gateway_id and self.routes.lookup(self.gateway_id, now) is None:
+            recent = [
+                (hello, src)
+                for src, (hello, heard) in self._adverts.items()
+                if now - heard < ROUTE_LIFETIME
+            ]
+            recent.sort(key=lambda a: a[0].gateway_metric + self.neighbors.cost(a[1]))
+            for hello, src in recent:
+                self._adopt_gateway(hello, src, now)
+            if self.routes.lookup(self.gateway_id, now) is not None:
+                self.counters["gateway_rerouted"] += 1
 
     def _error(self, lost: list[tuple[int, int]]) -> None:
         for start in range(0, len(lost), 16):

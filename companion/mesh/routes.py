@@ -5,9 +5,9 @@ Rules (RFC 3561 section 6.2, with ETX cost in place of hop count):
   in serial number arithmetic, RFC 1982), or the same number with a lower cost, or any
   route when ours is invalid or has an unknown sequence number. This is what keeps
   routes loop free: a node only ever moves to fresher information about a destination.
-- An expired route is replaced by anything. A broken link invalidates every route
-  through it and raises the destination sequence numbers by one, for the route error
-  (section 6.11).
+- A broken link invalidates every route through it and raises the destination sequence
+  numbers by one, for the route error (section 6.11). A broken or expired route is
+  replaced by any information not older than what it had before it broke.
 - Hop counts above `MAX_HOPS` are impossible in this network and refused.
 """
 
@@ -57,17 +57,24 @@ class RouteTable:
         if not 0 < candidate.hops <= MAX_HOPS:
             return False
         current = self._routes.get(candidate.dest)
-        if (
-            current is None
-            or not current.valid
-            or current.expires <= now
-            or self._better(candidate, current)
-        ):
+        if current is None or self._better(candidate, current):
+            self._routes[candidate.dest] = candidate
+            return True
+        if (not current.valid or current.expires <= now) and self._not_staler(candidate, current):
             self._routes[candidate.dest] = candidate
             return True
         if current.next_hop == candidate.next_hop and current.dest_seq == candidate.dest_seq:
             current.expires = max(current.expires, candidate.expires)  # refreshed
         return False
+
+    @staticmethod
+    def _not_staler(candidate: Route, current: Route) -> bool:
+        """For a broken or expired route: anything but information older than what it had
+        before it broke (its number was raised by one when it did)."""
+        if current.dest_seq is None or candidate.dest_seq is None:
+            return True
+        before_break = (current.dest_seq - (0 if current.valid else 1)) % (1 << 32)
+        return not seq_newer(before_break, candidate.dest_seq)
 
     @staticmethod
     def _better(candidate: Route, current: Route) -> bool:

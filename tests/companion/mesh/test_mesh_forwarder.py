@@ -87,7 +87,9 @@ def test_a_later_copy_is_a_retransmission_and_goes_on_again() -> None:
 
 def test_the_way_back_is_learned_from_what_passes() -> None:
     router = Router(ME)
-    hello = event.MAVLink_event_hello_message(1, 0, 1, 0xFFFF, 30, 0, 255, 1, [ME, 255] + [0] * 62)
+    hello = event.MAVLink_event_hello_message(
+        1, 0, 1, 0xFFFF, 30, 0, 255, 0, 1, [ME, 255] + [0] * 62
+    )
     router.receive(hello, 3, 0.0)
     fwd = Forwarder(router)
     fwd.receive(envelope(dst=ME, hops=13), 3, 0.0)  # two relays decremented it: 3 hops

@@ -63,7 +63,7 @@ def test_route_error_reaches_upstream() -> None:
     mesh.run(10 * HELLO_INTERVAL)
     mesh.routers[4].discover(1, mesh.now)
     mesh.run(1)
-    mesh.routers[3].link_failed(2)
+    mesh.routers[3].link_failed(2, mesh.now)
     mesh.deliver()
     assert mesh.routers[4].routes.lookup(1, mesh.now) is None
     assert mesh.routers[3].counters["error_sent"] == 1
