@@ -34,7 +34,14 @@ from companion.security.certificate import Role
 from dialects import event
 
 from .motion import Motion
-from .radio import RadioConfig, RadioMedium, Stationary, Waypoints, kind_by_message_id
+from .radio import (
+    NodeDown,
+    RadioConfig,
+    RadioMedium,
+    Stationary,
+    Waypoints,
+    kind_by_message_id,
+)
 
 GS = 255
 WALL_EPOCH = 1_780_000_000.0
@@ -83,6 +90,8 @@ class Report:
     utilisation: float
     expired: int
     evicted: int
+    repair: float | None = None
+    """Seconds from a relay's failure to the far node routing around it, if measured."""
 
     def lines(self) -> list[str]:
         out = [f"scenario {self.name}: {self.duration / 60:.0f} min of flight"]
@@ -100,6 +109,8 @@ class Report:
             f"  duplicates to the application {self.duplicates}, expired {self.expired}, "
             f"evicted {self.evicted}"
         )
+        if self.repair is not None:
+            out.append(f"  route repair after the relay failed: {self.repair:.2f} s")
         return out
 
 
@@ -143,7 +154,7 @@ def build(
     return Swarm(medium, nodes)
 
 
-def report(name: str, swarm: Swarm, duration: float) -> Report:
+def report(name: str, swarm: Swarm, duration: float, repair: float | None = None) -> Report:
     arrived: Counter[tuple[int, int, int]] = Counter()
     latencies = []
     for dst, runtime in swarm.nodes.items():
@@ -176,6 +187,7 @@ def report(name: str, swarm: Swarm, duration: float) -> Report:
             + s.scheduler.counters["expired"]
             for s in stacks
         ),
+        repair=repair,
         evicted=sum(
             s.forwarder.counters["store_evicted"] + s.scheduler.counters["evicted"] for s in stacks
         ),
@@ -290,7 +302,53 @@ async def swarm10(seed: int, minutes: float) -> Report:
     return report("swarm10 (10 UAVs at 15 m/s, 10 % loss)", swarm, minutes * 60)
 
 
-SCENARIOS: dict[str, Callable[[int, float], Any]] = {"line": line, "swarm10": swarm10}
+async def repair(seed: int, minutes: float) -> Report:
+    """Two relays between the ground and a far UAV sending telemetry every second; the
+    relay in use fails. Measured: how long until the far UAV routes through the other."""
+    fleet = authority("repair", seed)
+    motions: dict[int, Motion] = {
+        GS: Stationary((0.0, 0.0, 2.0)),
+        1: Stationary((600.0, 350.0, 100.0)),
+        2: Stationary((600.0, -350.0, 100.0)),
+        3: Stationary((1200.0, 0.0, 100.0)),
+    }
+    async with trio.open_nursery() as nursery:
+        swarm = build(nursery, fleet, seed, RadioConfig(range_m=1000.0), motions)
+        nursery.start_soon(steady, swarm, 3, minutes * 60 + 60)
+        await trio.sleep(60)
+        far = swarm.nodes[3].stack.router
+        relay = far.next_hop(GS, trio.current_time())
+        if relay is None:
+            raise RuntimeError("repair scenario: the far UAV found no route in a minute")
+        broke = trio.current_time()
+        swarm.medium.schedule(broke, NodeDown(relay))
+        while far.next_hop(GS, trio.current_time()) in (relay, None):
+            await trio.sleep(0.05)
+        repaired = trio.current_time() - broke
+        await trio.sleep(minutes * 60)
+        await settle(swarm, 120)
+        nursery.cancel_scope.cancel()
+    return report("repair (relay fails under 1 Hz telemetry)", swarm, minutes * 60, repaired)
+
+
+async def steady(swarm: Swarm, uav: int, duration: float) -> None:
+    """Telemetry every second and a detection every two, from `uav` to the ground."""
+    end = trio.current_time() + duration
+    step = 0
+    while trio.current_time() < end:
+        now = trio.current_time()
+        swarm.send(uav, GS, telemetry(now))
+        if step % 2 == 0:
+            swarm.send(uav, GS, detection(step, now))
+        step += 1
+        await trio.sleep_until(now + 1)
+
+
+SCENARIOS: dict[str, Callable[[int, float], Any]] = {
+    "line": line,
+    "swarm10": swarm10,
+    "repair": repair,
+}
 
 
 def run(name: str, seed: int = 1, minutes: float = 10.0) -> Report:
