@@ -105,6 +105,12 @@ class NodeStack:
         self.authorizer = Authorizer()
         self.scheduler = TransmitScheduler()
         self.arrived: deque[Arrived] = deque()
+        self.critical_wait = 0.0
+        """Longest a CRITICAL frame waited in our queue for the radio, in seconds: the frame
+        the radio already had, and the channel's other users, both count."""
+        self.critical_behind_lower = 0
+        """Most lower-priority frames sent while a CRITICAL frame waited (should be 0)."""
+        self._lower_sent = 0
         self.events: deque[Event] = deque()
 
     # -- application ---------------------------------------------------------------------
@@ -135,7 +141,15 @@ class NodeStack:
     def next_frame(self, now: float) -> bytes | None:
         """The next frame the radio should transmit, or None."""
         frame = self.scheduler.pop(now)
-        return None if frame is None else frame.data
+        if frame is None:
+            return None
+        if frame.priority is Priority.CRITICAL:
+            self.critical_wait = max(self.critical_wait, now - frame.queued)
+            ahead = self._lower_sent - frame.lower_sent_before
+            self.critical_behind_lower = max(self.critical_behind_lower, ahead)
+        else:
+            self._lower_sent += 1
+        return frame.data
 
     # -- timers --------------------------------------------------------------------------
 
@@ -207,5 +221,12 @@ class NodeStack:
     def _queue(self, message: Any, priority: Priority, kind: str, now: float, wall: float) -> None:
         data = self.link.send(message, wall)
         self.scheduler.push(
-            Frame(data=data, priority=priority, kind=kind, deadline=now + TTL[priority])
+            Frame(
+                data=data,
+                priority=priority,
+                kind=kind,
+                deadline=now + TTL[priority],
+                queued=now,
+                lower_sent_before=self._lower_sent,
+            )
         )

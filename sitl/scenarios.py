@@ -30,7 +30,7 @@ from companion.reliability.events import Acknowledged
 from companion.reliability.priority import default_priority
 from companion.runtime import StackRuntime
 from companion.security.authority import FleetAuthority
-from companion.security.certificate import Role
+from companion.security.certificate import DEFAULT_OPERATIONS, Operation, Role
 from dialects import event
 
 from .motion import Motion
@@ -54,6 +54,8 @@ CONTROL = {
     event.MAVLINK_MSG_ID_EVENT_HANDSHAKE: "handshake",
 }
 PRIORITY_NAMES = ("CRITICAL", "HIGH", "MEDIUM", "LOW")
+FRAME_TIME = (280 + RadioConfig().overhead_bytes) * 8 / RadioConfig().air_rate
+"""Airtime of the largest MAVLink 2 frame, with SiK framing."""
 
 
 def wall() -> float:
@@ -92,6 +94,10 @@ class Report:
     evicted: int
     repair: float | None = None
     """Seconds from a relay's failure to the far node routing around it, if measured."""
+    critical_wait: float = 0.0
+    """Longest any CRITICAL frame waited in a node's queue for the radio."""
+    critical_behind_lower: int = 0
+    """Most lower-priority frames a node sent while one of its CRITICAL frames waited."""
 
     def lines(self) -> list[str]:
         out = [f"scenario {self.name}: {self.duration / 60:.0f} min of flight"]
@@ -111,6 +117,11 @@ class Report:
         )
         if self.repair is not None:
             out.append(f"  route repair after the relay failed: {self.repair:.2f} s")
+        out.append(
+            f"  CRITICAL frames: {self.critical_behind_lower} lower-priority frames sent "
+            f"while one waited; longest wait {1000 * self.critical_wait:.1f} ms = the frame "
+            f"already on its way ({1000 * FRAME_TIME:.1f} ms at most) + channel access"
+        )
         return out
 
 
@@ -144,7 +155,10 @@ def build(
             Ed25519PrivateKey.from_private_bytes(rng.randbytes(32)),
             X25519PrivateKey.from_private_bytes(rng.randbytes(32)),
         )
-        _, keys = fleet.issue(node, role, valid_for=86_400, now=WALL_EPOCH, keys=node_keys)
+        operations = DEFAULT_OPERATIONS[role] | Operation.BULK  # the ground sends files too
+        _, keys = fleet.issue(
+            node, role, operations, valid_for=86_400, now=WALL_EPOCH, keys=node_keys
+        )
         stack = NodeStack(
             keys, LINK_KEY, gateway=node == GS, seed=seed, random_key=_key_source(rng)
         )
@@ -188,6 +202,8 @@ def report(name: str, swarm: Swarm, duration: float, repair: float | None = None
             for s in stacks
         ),
         repair=repair,
+        critical_wait=max(s.critical_wait for s in stacks),
+        critical_behind_lower=max(s.critical_behind_lower for s in stacks),
         evicted=sum(
             s.forwarder.counters["store_evicted"] + s.scheduler.counters["evicted"] for s in stacks
         ),
@@ -344,10 +360,46 @@ async def steady(swarm: Swarm, uav: int, duration: float) -> None:
         await trio.sleep_until(now + 1)
 
 
+def bulk_transfer(transfer: int) -> tuple[Any, tuple[Any, ...]]:
+    """An image chip of 1.6 kB: a bulk header and eight data chunks, one bundle."""
+    header = event.MAVLink_event_bulk_header_message(0, 1600, transfer, 9, 0)
+    chunks = tuple(
+        event.MAVLink_event_bulk_data_message(200 * i, transfer, 200, [(i * 7 + 1) % 255] * 200)
+        for i in range(8)
+    )
+    return header, chunks
+
+
+async def bulk(seed: int, minutes: float) -> Report:
+    """The ground station streams bulk transfers to a UAV, fragment after fragment, and
+    aborts now and then: an abort must never wait behind more than the frame on the air."""
+    fleet = authority("bulk", seed)
+    motions: dict[int, Motion] = {GS: Stationary((0.0, 0.0, 2.0)), 1: Stationary((500.0, 0, 100))}
+    rng = random.Random(f"{seed}/bulk")
+    async with trio.open_nursery() as nursery:
+        swarm = build(nursery, fleet, seed, RadioConfig(range_m=1000.0), motions)
+        await trio.sleep(30)
+        end = trio.current_time() + minutes * 60
+        transfer = 0
+        while trio.current_time() < end:
+            transfer += 1
+            header, chunks = bulk_transfer(transfer)
+            swarm.nodes[GS].send(1, header, attached=chunks)
+            if transfer % 10 == 0:
+                abort = event.MAVLink_event_mission_abort_message(0, 7, 0)
+                await trio.sleep(rng.uniform(0, 0.3))
+                swarm.send(GS, 1, abort)
+            await trio.sleep(0.4)
+        await settle(swarm, 120)
+        nursery.cancel_scope.cancel()
+    return report("bulk (abort amid a stream of LOW fragments)", swarm, minutes * 60)
+
+
 SCENARIOS: dict[str, Callable[[int, float], Any]] = {
     "line": line,
     "swarm10": swarm10,
     "repair": repair,
+    "bulk": bulk,
 }
 
 

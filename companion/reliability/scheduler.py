@@ -32,6 +32,10 @@ class Frame:
     kind: str
     deadline: float
     """Monotonic time after which the frame is worthless."""
+    queued: float = 0.0
+    """When it was queued, to measure how long it waited for the radio."""
+    lower_sent_before: int = 0
+    """How many lower-priority frames the node had sent when this one was queued."""
 
 
 class TransmitScheduler:

@@ -23,3 +23,16 @@ def test_same_seed_same_figures() -> None:
 def test_unknown_scenario_is_a_usage_error() -> None:
     with pytest.raises(SystemExit):
         scenarios.main(["nope"])
+
+
+def test_repair_routes_around_a_failed_relay_within_three_seconds() -> None:
+    report = scenarios.run("repair", seed=1, minutes=1)
+    assert report.repair is not None
+    assert report.repair < 3.0
+    assert report.delivered == {"HIGH": (60, 60)}
+
+
+def test_bulk_never_goes_ahead_of_an_abort() -> None:
+    report = scenarios.run("bulk", seed=1, minutes=1)
+    assert report.delivered["CRITICAL"][0] == report.delivered["CRITICAL"][1] > 0
+    assert report.critical_behind_lower == 0
