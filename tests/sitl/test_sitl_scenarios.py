@@ -36,3 +36,10 @@ def test_bulk_never_goes_ahead_of_an_abort() -> None:
     report = scenarios.run("bulk", seed=1, minutes=1)
     assert report.delivered["CRITICAL"][0] == report.delivered["CRITICAL"][1] > 0
     assert report.critical_behind_lower == 0
+
+
+def test_swarm_of_ten_moving_with_loss_delivers_everything_once() -> None:
+    report = scenarios.run("swarm10", seed=1, minutes=2)
+    assert report.delivered == {"HIGH": (128, 128)}
+    assert report.duplicates == 0
+    assert report.control_share < 0.05
