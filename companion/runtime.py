@@ -18,7 +18,7 @@ from typing import Any
 
 import trio
 
-from .link.timestamp_store import TimestampStore
+from .link.timestamp_store import TimestampStore, save_reservation
 from .node import NodeStack
 from .transport import Transport
 
@@ -68,17 +68,8 @@ class StackRuntime:
             if frame is None:
                 await self._work.wait()
                 continue
-            await self._save_reservation()
+            await save_reservation(self.stack.clock, self._store)
             await self.transport.send(frame)
-
-    async def _save_reservation(self) -> None:
-        clock = self.stack.clock
-        pending = clock.pending_reservation
-        if pending is None:
-            return
-        if self._store is not None:
-            await trio.to_thread.run_sync(self._store.save, pending)
-        clock.confirm_reservation(pending)
 
     async def _timer_loop(self) -> None:
         while True:

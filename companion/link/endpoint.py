@@ -16,7 +16,7 @@ import trio
 
 from ..transport import Transport
 from .link import Link, Received
-from .timestamp_store import TimestampStore
+from .timestamp_store import TimestampStore, save_reservation
 
 IDLE_FLUSH = 0.25
 """Seconds of silence after which a partial frame at the head of a stream is dropped.
@@ -45,11 +45,7 @@ class LinkEndpoint:
         """Frame, sign and transmit `message` (after saving the signing reservation)."""
         async with self._send_lock:
             frame = self.link.send(message, self._wall_clock())
-            pending = self.link.clock.pending_reservation
-            if pending is not None:
-                if self._store is not None:
-                    await trio.to_thread.run_sync(self._store.save, pending)
-                self.link.clock.confirm_reservation(pending)
+            await save_reservation(self.link.clock, self._store)
             await self.transport.send(frame)
 
     async def send_raw(self, frame: bytes) -> None:

@@ -11,6 +11,10 @@ import logging
 import os
 from pathlib import Path
 
+import trio
+
+from .signing import SigningClock
+
 log = logging.getLogger(__name__)
 
 
@@ -56,3 +60,14 @@ class TimestampStore:
         self.corrupt_loads += 1
         log.error("signing timestamp file %s is %s; starting from the wall clock", self.path, why)
         return 0
+
+
+async def save_reservation(clock: SigningClock, store: TimestampStore | None) -> None:
+    """Save what `clock` needs saved before its last frame may leave (in a worker thread:
+    an fsync on an SD card can take a while), then let the clock know."""
+    pending = clock.pending_reservation
+    if pending is None:
+        return
+    if store is not None:
+        await trio.to_thread.run_sync(store.save, pending)
+    clock.confirm_reservation(pending)
