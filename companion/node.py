@@ -15,6 +15,10 @@ Rules:
   been lost), but handed to the application once: the duplicate filter decides.
 - Mesh control frames go out at HIGH priority: above telemetry and bulk, so routes
   survive a busy channel, and below CRITICAL, so they never delay an abort.
+- A message older than its priority's time to live when it arrives (by the `time` it
+  carries: the application's, or the sending node's stamp if it left it 0) is dropped
+  and, if it needs an ACK, answered EXPIRED: relays holding frames through an outage
+  could otherwise deliver what the seed says must die.
 - Unsealed inner messages never reach the application: a sealed envelope is the only
   way in (the link admits signed frames only, and the session layer opens them).
 """
@@ -22,7 +26,7 @@ Rules:
 from __future__ import annotations
 
 import random
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from dialects import event
 
 from .link import Link, LinkConfig, SigningClock
+from .link.signing import EPOCH_2015, TICKS_PER_SECOND
 from .mesh.forwarder import Forwarder
 from .mesh.router import Router
 from .reliability.dedupe import DuplicateFilter
@@ -61,6 +66,27 @@ SEALED = frozenset(
         event.MAVLINK_MSG_ID_EVENT_HANDSHAKE,
     }
 )
+
+
+CLOCK_SLACK = 2.0
+"""Seconds of disagreement between node clocks tolerated when judging a message's age."""
+
+
+def stamp(message: Any, now: float) -> None:
+    """Fill in a message's creation `time` if it has one and the application left it 0."""
+    if getattr(message, "time", None) == 0:
+        millis = message.get_msgId() == event.MAVLINK_MSG_ID_EVENT_DETECTION
+        message.time = int(now * 1000) if millis else int(now)
+
+
+def issued_at(message: Any) -> float | None:
+    """When a message was created (Unix seconds), if it says; detections count in ms."""
+    stamp = getattr(message, "time", 0)
+    if not stamp:
+        return None
+    if message.get_msgId() == event.MAVLINK_MSG_ID_EVENT_DETECTION:
+        return float(stamp) / 1000
+    return float(stamp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +131,7 @@ class NodeStack:
         self.authorizer = Authorizer()
         self.scheduler = TransmitScheduler()
         self.arrived: deque[Arrived] = deque()
+        self.counters: Counter[str] = Counter()
         self.critical_wait = 0.0
         """Longest a CRITICAL frame waited in our queue for the radio, in seconds: the frame
         the radio already had, and the channel's other users, both count."""
@@ -127,9 +154,15 @@ class NodeStack:
     ) -> int:
         """Send an inner message (and `attached` in its bundle); returns its seq (0: none)."""
         chosen = default_priority(message.get_msgId()) if priority is None else priority
+        stamp(message, self.fleet_time(wall))
         seq = self.reliable.send(dst, message, chosen, now, attached=attached)
         self._pump(now, wall)
         return seq
+
+    def fleet_time(self, wall: float) -> float:
+        """Unix time as the fleet keeps it: our clock, or the newest signing timestamp we
+        sent or accepted if that is later (a Raspberry Pi has no real-time clock)."""
+        return max(wall, EPOCH_2015 + self.clock.now(wall) / TICKS_PER_SECOND)
 
     # -- radio ---------------------------------------------------------------------------
 
@@ -197,6 +230,16 @@ class NodeStack:
         if not bundle:
             return
         head = bundle[0].get_msgId()
+        issued = issued_at(bundle[0])
+        ttl = TTL[Priority(delivered.priority)]
+        if issued is not None and self.fleet_time(wall) - issued > ttl + CLOCK_SLACK:
+            self.counters["stale"] += 1  # relays held it past its time to live
+            if head in ACK_REQUIRED:
+                ack = event.MAVLink_event_ack_message(
+                    bundle[0].seq, MESSAGE_TYPE[head], event.EVENT_OUTCOME_EXPIRED, b""
+                )
+                self.sessions.send(delivered.src, [ack], delivered.priority, now, wall)
+            return
         if head in ACK_REQUIRED:
             ack = event.MAVLink_event_ack_message(
                 bundle[0].seq, MESSAGE_TYPE[head], event.EVENT_OUTCOME_ACCEPTED, b""

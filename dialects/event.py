@@ -8402,22 +8402,22 @@ class MAVLink_event_mission_assign_message(MAVLink_message):
 
     id = MAVLINK_MSG_ID_EVENT_MISSION_ASSIGN
     msgname = "EVENT_MISSION_ASSIGN"
-    fieldnames = ["seq", "mission_id", "item_count", "flags", "speed"]
-    ordered_fieldnames = ["seq", "mission_id", "item_count", "flags", "speed"]
-    fieldtypes = ["uint32_t", "uint16_t", "uint16_t", "uint8_t", "uint8_t"]
+    fieldnames = ["seq", "mission_id", "item_count", "flags", "speed", "time"]
+    ordered_fieldnames = ["seq", "mission_id", "item_count", "flags", "speed", "time"]
+    fieldtypes = ["uint32_t", "uint16_t", "uint16_t", "uint8_t", "uint8_t", "uint32_t"]
     fielddisplays_by_name: Dict[str, str] = {"flags": "bitmask"}
     fieldenums_by_name: Dict[str, str] = {"flags": "EVENT_MISSION_FLAGS"}
-    fieldunits_by_name: Dict[str, str] = {"speed": "dm/s"}
-    native_format = bytearray(b"<IHHBB")
-    orders = [0, 1, 2, 3, 4]
-    lengths = [1, 1, 1, 1, 1]
-    array_lengths = [0, 0, 0, 0, 0]
+    fieldunits_by_name: Dict[str, str] = {"speed": "dm/s", "time": "s"}
+    native_format = bytearray(b"<IHHBBI")
+    orders = [0, 1, 2, 3, 4, 5]
+    lengths = [1, 1, 1, 1, 1, 1]
+    array_lengths = [0, 0, 0, 0, 0, 0]
     crc_extra = 10
-    unpacker = struct.Struct("<IHHBB")
+    unpacker = struct.Struct("<IHHBBI")
     instance_field = None
     instance_offset = -1
 
-    def __init__(self, seq: int, mission_id: int, item_count: int, flags: int, speed: int):
+    def __init__(self, seq: int, mission_id: int, item_count: int, flags: int, speed: int, time: int = 0):
         MAVLink_message.__init__(self, MAVLink_event_mission_assign_message.id, MAVLink_event_mission_assign_message.msgname)
         self._fieldnames = MAVLink_event_mission_assign_message.fieldnames
         self._instance_field = MAVLink_event_mission_assign_message.instance_field
@@ -8427,9 +8427,10 @@ class MAVLink_event_mission_assign_message(MAVLink_message):
         self.item_count = item_count
         self.flags = flags
         self.speed = speed
+        self.time = time
 
     def pack(self, mav: "MAVLink", force_mavlink1: bool = False) -> bytes:
-        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.seq, self.mission_id, self.item_count, self.flags, self.speed), force_mavlink1=force_mavlink1)
+        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.seq, self.mission_id, self.item_count, self.flags, self.speed, self.time), force_mavlink1=force_mavlink1)
 
 
 # Define name on the class for backwards compatibility (it is now msgname).
@@ -8490,22 +8491,22 @@ class MAVLink_event_mission_abort_message(MAVLink_message):
 
     id = MAVLINK_MSG_ID_EVENT_MISSION_ABORT
     msgname = "EVENT_MISSION_ABORT"
-    fieldnames = ["seq", "mission_id", "action"]
-    ordered_fieldnames = ["seq", "mission_id", "action"]
-    fieldtypes = ["uint32_t", "uint16_t", "uint8_t"]
+    fieldnames = ["seq", "mission_id", "action", "time"]
+    ordered_fieldnames = ["seq", "mission_id", "action", "time"]
+    fieldtypes = ["uint32_t", "uint16_t", "uint8_t", "uint32_t"]
     fielddisplays_by_name: Dict[str, str] = {}
     fieldenums_by_name: Dict[str, str] = {"action": "EVENT_ABORT_ACTION"}
-    fieldunits_by_name: Dict[str, str] = {}
-    native_format = bytearray(b"<IHB")
-    orders = [0, 1, 2]
-    lengths = [1, 1, 1]
-    array_lengths = [0, 0, 0]
+    fieldunits_by_name: Dict[str, str] = {"time": "s"}
+    native_format = bytearray(b"<IHBI")
+    orders = [0, 1, 2, 3]
+    lengths = [1, 1, 1, 1]
+    array_lengths = [0, 0, 0, 0]
     crc_extra = 211
-    unpacker = struct.Struct("<IHB")
+    unpacker = struct.Struct("<IHBI")
     instance_field = None
     instance_offset = -1
 
-    def __init__(self, seq: int, mission_id: int, action: int):
+    def __init__(self, seq: int, mission_id: int, action: int, time: int = 0):
         MAVLink_message.__init__(self, MAVLink_event_mission_abort_message.id, MAVLink_event_mission_abort_message.msgname)
         self._fieldnames = MAVLink_event_mission_abort_message.fieldnames
         self._instance_field = MAVLink_event_mission_abort_message.instance_field
@@ -8513,9 +8514,10 @@ class MAVLink_event_mission_abort_message(MAVLink_message):
         self.seq = seq
         self.mission_id = mission_id
         self.action = action
+        self.time = time
 
     def pack(self, mav: "MAVLink", force_mavlink1: bool = False) -> bytes:
-        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.seq, self.mission_id, self.action), force_mavlink1=force_mavlink1)
+        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.seq, self.mission_id, self.action, self.time), force_mavlink1=force_mavlink1)
 
 
 # Define name on the class for backwards compatibility (it is now msgname).
@@ -8531,22 +8533,22 @@ class MAVLink_event_retask_message(MAVLink_message):
 
     id = MAVLINK_MSG_ID_EVENT_RETASK
     msgname = "EVENT_RETASK"
-    fieldnames = ["seq", "lat", "lon", "alt", "item", "track_id", "loiter_time", "mode"]
-    ordered_fieldnames = ["seq", "lat", "lon", "alt", "item", "track_id", "loiter_time", "mode"]
-    fieldtypes = ["uint32_t", "int32_t", "int32_t", "int16_t", "uint16_t", "uint16_t", "uint16_t", "uint8_t"]
+    fieldnames = ["seq", "lat", "lon", "alt", "item", "track_id", "loiter_time", "mode", "time"]
+    ordered_fieldnames = ["seq", "lat", "lon", "alt", "item", "track_id", "loiter_time", "mode", "time"]
+    fieldtypes = ["uint32_t", "int32_t", "int32_t", "int16_t", "uint16_t", "uint16_t", "uint16_t", "uint8_t", "uint32_t"]
     fielddisplays_by_name: Dict[str, str] = {}
     fieldenums_by_name: Dict[str, str] = {"mode": "EVENT_RETASK_MODE"}
-    fieldunits_by_name: Dict[str, str] = {"lat": "degE7", "lon": "degE7", "alt": "dm", "loiter_time": "s"}
-    native_format = bytearray(b"<IiihHHHB")
-    orders = [0, 1, 2, 3, 4, 5, 6, 7]
-    lengths = [1, 1, 1, 1, 1, 1, 1, 1]
-    array_lengths = [0, 0, 0, 0, 0, 0, 0, 0]
+    fieldunits_by_name: Dict[str, str] = {"lat": "degE7", "lon": "degE7", "alt": "dm", "loiter_time": "s", "time": "s"}
+    native_format = bytearray(b"<IiihHHHBI")
+    orders = [0, 1, 2, 3, 4, 5, 6, 7, 8]
+    lengths = [1, 1, 1, 1, 1, 1, 1, 1, 1]
+    array_lengths = [0, 0, 0, 0, 0, 0, 0, 0, 0]
     crc_extra = 16
-    unpacker = struct.Struct("<IiihHHHB")
+    unpacker = struct.Struct("<IiihHHHBI")
     instance_field = None
     instance_offset = -1
 
-    def __init__(self, seq: int, lat: int, lon: int, alt: int, item: int, track_id: int, loiter_time: int, mode: int):
+    def __init__(self, seq: int, lat: int, lon: int, alt: int, item: int, track_id: int, loiter_time: int, mode: int, time: int = 0):
         MAVLink_message.__init__(self, MAVLink_event_retask_message.id, MAVLink_event_retask_message.msgname)
         self._fieldnames = MAVLink_event_retask_message.fieldnames
         self._instance_field = MAVLink_event_retask_message.instance_field
@@ -8559,9 +8561,10 @@ class MAVLink_event_retask_message(MAVLink_message):
         self.track_id = track_id
         self.loiter_time = loiter_time
         self.mode = mode
+        self.time = time
 
     def pack(self, mav: "MAVLink", force_mavlink1: bool = False) -> bytes:
-        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.seq, self.lat, self.lon, self.alt, self.item, self.track_id, self.loiter_time, self.mode), force_mavlink1=force_mavlink1)
+        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.seq, self.lat, self.lon, self.alt, self.item, self.track_id, self.loiter_time, self.mode, self.time), force_mavlink1=force_mavlink1)
 
 
 # Define name on the class for backwards compatibility (it is now msgname).
@@ -8577,22 +8580,22 @@ class MAVLink_event_param_update_message(MAVLink_message):
 
     id = MAVLINK_MSG_ID_EVENT_PARAM_UPDATE
     msgname = "EVENT_PARAM_UPDATE"
-    fieldnames = ["seq", "value", "param_type", "param_id"]
-    ordered_fieldnames = ["seq", "value", "param_type", "param_id"]
-    fieldtypes = ["uint32_t", "float", "uint8_t", "char"]
+    fieldnames = ["seq", "value", "param_type", "param_id", "time"]
+    ordered_fieldnames = ["seq", "value", "param_type", "param_id", "time"]
+    fieldtypes = ["uint32_t", "float", "uint8_t", "char", "uint32_t"]
     fielddisplays_by_name: Dict[str, str] = {}
     fieldenums_by_name: Dict[str, str] = {"param_type": "MAV_PARAM_TYPE"}
-    fieldunits_by_name: Dict[str, str] = {}
-    native_format = bytearray(b"<IfBc")
-    orders = [0, 1, 2, 3]
-    lengths = [1, 1, 1, 1]
-    array_lengths = [0, 0, 0, 16]
+    fieldunits_by_name: Dict[str, str] = {"time": "s"}
+    native_format = bytearray(b"<IfBcI")
+    orders = [0, 1, 2, 3, 4]
+    lengths = [1, 1, 1, 1, 1]
+    array_lengths = [0, 0, 0, 16, 0]
     crc_extra = 190
-    unpacker = struct.Struct("<IfB16s")
+    unpacker = struct.Struct("<IfB16sI")
     instance_field = None
     instance_offset = -1
 
-    def __init__(self, seq: int, value: float, param_type: int, param_id: bytes):
+    def __init__(self, seq: int, value: float, param_type: int, param_id: bytes, time: int = 0):
         MAVLink_message.__init__(self, MAVLink_event_param_update_message.id, MAVLink_event_param_update_message.msgname)
         self._fieldnames = MAVLink_event_param_update_message.fieldnames
         self._instance_field = MAVLink_event_param_update_message.instance_field
@@ -8602,9 +8605,10 @@ class MAVLink_event_param_update_message(MAVLink_message):
         self.param_type = param_type
         self._param_id_raw = param_id
         self.param_id = param_id.split(b"\x00", 1)[0].decode("ascii", errors="replace")
+        self.time = time
 
     def pack(self, mav: "MAVLink", force_mavlink1: bool = False) -> bytes:
-        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.seq, self.value, self.param_type, self._param_id_raw), force_mavlink1=force_mavlink1)
+        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.seq, self.value, self.param_type, self._param_id_raw, self.time), force_mavlink1=force_mavlink1)
 
 
 # Define name on the class for backwards compatibility (it is now msgname).
@@ -8845,22 +8849,22 @@ class MAVLink_event_bulk_header_message(MAVLink_message):
 
     id = MAVLINK_MSG_ID_EVENT_BULK_HEADER
     msgname = "EVENT_BULK_HEADER"
-    fieldnames = ["seq", "size", "transfer_id", "kind", "compression"]
-    ordered_fieldnames = ["seq", "size", "transfer_id", "kind", "compression"]
-    fieldtypes = ["uint32_t", "uint32_t", "uint16_t", "uint8_t", "uint8_t"]
+    fieldnames = ["seq", "size", "transfer_id", "kind", "compression", "time"]
+    ordered_fieldnames = ["seq", "size", "transfer_id", "kind", "compression", "time"]
+    fieldtypes = ["uint32_t", "uint32_t", "uint16_t", "uint8_t", "uint8_t", "uint32_t"]
     fielddisplays_by_name: Dict[str, str] = {}
     fieldenums_by_name: Dict[str, str] = {"kind": "EVENT_MSG_TYPE", "compression": "EVENT_COMPRESSION"}
-    fieldunits_by_name: Dict[str, str] = {"size": "bytes"}
-    native_format = bytearray(b"<IIHBB")
-    orders = [0, 1, 2, 3, 4]
-    lengths = [1, 1, 1, 1, 1]
-    array_lengths = [0, 0, 0, 0, 0]
+    fieldunits_by_name: Dict[str, str] = {"size": "bytes", "time": "s"}
+    native_format = bytearray(b"<IIHBBI")
+    orders = [0, 1, 2, 3, 4, 5]
+    lengths = [1, 1, 1, 1, 1, 1]
+    array_lengths = [0, 0, 0, 0, 0, 0]
     crc_extra = 207
-    unpacker = struct.Struct("<IIHBB")
+    unpacker = struct.Struct("<IIHBBI")
     instance_field = None
     instance_offset = -1
 
-    def __init__(self, seq: int, size: int, transfer_id: int, kind: int, compression: int):
+    def __init__(self, seq: int, size: int, transfer_id: int, kind: int, compression: int, time: int = 0):
         MAVLink_message.__init__(self, MAVLink_event_bulk_header_message.id, MAVLink_event_bulk_header_message.msgname)
         self._fieldnames = MAVLink_event_bulk_header_message.fieldnames
         self._instance_field = MAVLink_event_bulk_header_message.instance_field
@@ -8870,9 +8874,10 @@ class MAVLink_event_bulk_header_message(MAVLink_message):
         self.transfer_id = transfer_id
         self.kind = kind
         self.compression = compression
+        self.time = time
 
     def pack(self, mav: "MAVLink", force_mavlink1: bool = False) -> bytes:
-        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.seq, self.size, self.transfer_id, self.kind, self.compression), force_mavlink1=force_mavlink1)
+        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.seq, self.size, self.transfer_id, self.kind, self.compression, self.time), force_mavlink1=force_mavlink1)
 
 
 # Define name on the class for backwards compatibility (it is now msgname).
@@ -24093,7 +24098,7 @@ class MAVLink(object):
         m._header = MAVLink_header(msgId, incompat_flags, compat_flags, mlen, seq, srcSystem, srcComponent)
         return m
 
-    def event_mission_assign_encode(self, seq: int, mission_id: int, item_count: int, flags: int, speed: int) -> MAVLink_event_mission_assign_message:
+    def event_mission_assign_encode(self, seq: int, mission_id: int, item_count: int, flags: int, speed: int, time: int = 0) -> MAVLink_event_mission_assign_message:
         """
         Assign a mission. Followed, in the same sealed bundle, by
         EVENT_MISSION_ITEMS messages covering items 0..item_count-1.
@@ -24104,11 +24109,12 @@ class MAVLink(object):
         item_count                : Number of mission items (excluding ArduPilot's home item 0). (type:uint16_t)
         flags                     : Options. (type:uint8_t, values:EVENT_MISSION_FLAGS)
         speed                     : Cruise speed; 0 keeps the autopilot's default. [dm/s] (type:uint8_t)
+        time                      : Unix time it was issued (0: unknown). Set by the sending node; the receiving node drops it once older than its priority's time to live, however long relays held it. [s] (type:uint32_t)
 
         """
-        return MAVLink_event_mission_assign_message(seq, mission_id, item_count, flags, speed)
+        return MAVLink_event_mission_assign_message(seq, mission_id, item_count, flags, speed, time)
 
-    def event_mission_assign_send(self, seq: int, mission_id: int, item_count: int, flags: int, speed: int, force_mavlink1: bool = False) -> None:
+    def event_mission_assign_send(self, seq: int, mission_id: int, item_count: int, flags: int, speed: int, time: int = 0, force_mavlink1: bool = False) -> None:
         """
         Assign a mission. Followed, in the same sealed bundle, by
         EVENT_MISSION_ITEMS messages covering items 0..item_count-1.
@@ -24119,9 +24125,10 @@ class MAVLink(object):
         item_count                : Number of mission items (excluding ArduPilot's home item 0). (type:uint16_t)
         flags                     : Options. (type:uint8_t, values:EVENT_MISSION_FLAGS)
         speed                     : Cruise speed; 0 keeps the autopilot's default. [dm/s] (type:uint8_t)
+        time                      : Unix time it was issued (0: unknown). Set by the sending node; the receiving node drops it once older than its priority's time to live, however long relays held it. [s] (type:uint32_t)
 
         """
-        self.send(self.event_mission_assign_encode(seq, mission_id, item_count, flags, speed), force_mavlink1=force_mavlink1)
+        self.send(self.event_mission_assign_encode(seq, mission_id, item_count, flags, speed, time), force_mavlink1=force_mavlink1)
 
     def event_mission_items_encode(self, mission_id: int, start_index: int, count: int, lat: Sequence[int], lon: Sequence[int], alt: Sequence[int], command: Sequence[int], param: Sequence[int]) -> MAVLink_event_mission_items_message:
         """
@@ -24157,29 +24164,31 @@ class MAVLink(object):
         """
         self.send(self.event_mission_items_encode(mission_id, start_index, count, lat, lon, alt, command, param), force_mavlink1=force_mavlink1)
 
-    def event_mission_abort_encode(self, seq: int, mission_id: int, action: int) -> MAVLink_event_mission_abort_message:
+    def event_mission_abort_encode(self, seq: int, mission_id: int, action: int, time: int = 0) -> MAVLink_event_mission_abort_message:
         """
         Abort the current mission. CRITICAL priority. ACK required.
 
         seq                       : Reliability sequence number. (type:uint32_t)
         mission_id                : Mission to abort; 0 for whatever is flying. (type:uint16_t)
         action                    : What to do instead. (type:uint8_t, values:EVENT_ABORT_ACTION)
+        time                      : Unix time it was issued (0: unknown). Set by the sending node; the receiving node drops it once older than its priority's time to live, however long relays held it. [s] (type:uint32_t)
 
         """
-        return MAVLink_event_mission_abort_message(seq, mission_id, action)
+        return MAVLink_event_mission_abort_message(seq, mission_id, action, time)
 
-    def event_mission_abort_send(self, seq: int, mission_id: int, action: int, force_mavlink1: bool = False) -> None:
+    def event_mission_abort_send(self, seq: int, mission_id: int, action: int, time: int = 0, force_mavlink1: bool = False) -> None:
         """
         Abort the current mission. CRITICAL priority. ACK required.
 
         seq                       : Reliability sequence number. (type:uint32_t)
         mission_id                : Mission to abort; 0 for whatever is flying. (type:uint16_t)
         action                    : What to do instead. (type:uint8_t, values:EVENT_ABORT_ACTION)
+        time                      : Unix time it was issued (0: unknown). Set by the sending node; the receiving node drops it once older than its priority's time to live, however long relays held it. [s] (type:uint32_t)
 
         """
-        self.send(self.event_mission_abort_encode(seq, mission_id, action), force_mavlink1=force_mavlink1)
+        self.send(self.event_mission_abort_encode(seq, mission_id, action, time), force_mavlink1=force_mavlink1)
 
-    def event_retask_encode(self, seq: int, lat: int, lon: int, alt: int, item: int, track_id: int, loiter_time: int, mode: int) -> MAVLink_event_retask_message:
+    def event_retask_encode(self, seq: int, lat: int, lon: int, alt: int, item: int, track_id: int, loiter_time: int, mode: int, time: int = 0) -> MAVLink_event_retask_message:
         """
         Send the vehicle somewhere else: reposition to a point or jump to a
         mission item. ACK required.
@@ -24192,11 +24201,12 @@ class MAVLink(object):
         track_id                  : Detection track that motivated the retask; 0 if none. (type:uint16_t)
         loiter_time               : Time to hold at the target; 0 holds until told otherwise. [s] (type:uint16_t)
         mode                      : Reposition or jump. (type:uint8_t, values:EVENT_RETASK_MODE)
+        time                      : Unix time it was issued (0: unknown). Set by the sending node; the receiving node drops it once older than its priority's time to live, however long relays held it. [s] (type:uint32_t)
 
         """
-        return MAVLink_event_retask_message(seq, lat, lon, alt, item, track_id, loiter_time, mode)
+        return MAVLink_event_retask_message(seq, lat, lon, alt, item, track_id, loiter_time, mode, time)
 
-    def event_retask_send(self, seq: int, lat: int, lon: int, alt: int, item: int, track_id: int, loiter_time: int, mode: int, force_mavlink1: bool = False) -> None:
+    def event_retask_send(self, seq: int, lat: int, lon: int, alt: int, item: int, track_id: int, loiter_time: int, mode: int, time: int = 0, force_mavlink1: bool = False) -> None:
         """
         Send the vehicle somewhere else: reposition to a point or jump to a
         mission item. ACK required.
@@ -24209,24 +24219,12 @@ class MAVLink(object):
         track_id                  : Detection track that motivated the retask; 0 if none. (type:uint16_t)
         loiter_time               : Time to hold at the target; 0 holds until told otherwise. [s] (type:uint16_t)
         mode                      : Reposition or jump. (type:uint8_t, values:EVENT_RETASK_MODE)
+        time                      : Unix time it was issued (0: unknown). Set by the sending node; the receiving node drops it once older than its priority's time to live, however long relays held it. [s] (type:uint32_t)
 
         """
-        self.send(self.event_retask_encode(seq, lat, lon, alt, item, track_id, loiter_time, mode), force_mavlink1=force_mavlink1)
+        self.send(self.event_retask_encode(seq, lat, lon, alt, item, track_id, loiter_time, mode, time), force_mavlink1=force_mavlink1)
 
-    def event_param_update_encode(self, seq: int, value: float, param_type: int, param_id: bytes) -> MAVLink_event_param_update_message:
-        """
-        Set one autopilot parameter (PARAM_SET, confirmed by PARAM_VALUE). ACK
-        required.
-
-        seq                       : Reliability sequence number. (type:uint32_t)
-        value                     : New value, encoded as in PARAM_SET. (type:float)
-        param_type                : Parameter type. (type:uint8_t, values:MAV_PARAM_TYPE)
-        param_id                  : Parameter name, NUL-terminated if shorter than 16. (type:char)
-
-        """
-        return MAVLink_event_param_update_message(seq, value, param_type, param_id)
-
-    def event_param_update_send(self, seq: int, value: float, param_type: int, param_id: bytes, force_mavlink1: bool = False) -> None:
+    def event_param_update_encode(self, seq: int, value: float, param_type: int, param_id: bytes, time: int = 0) -> MAVLink_event_param_update_message:
         """
         Set one autopilot parameter (PARAM_SET, confirmed by PARAM_VALUE). ACK
         required.
@@ -24235,9 +24233,24 @@ class MAVLink(object):
         value                     : New value, encoded as in PARAM_SET. (type:float)
         param_type                : Parameter type. (type:uint8_t, values:MAV_PARAM_TYPE)
         param_id                  : Parameter name, NUL-terminated if shorter than 16. (type:char)
+        time                      : Unix time it was issued (0: unknown). Set by the sending node; the receiving node drops it once older than its priority's time to live, however long relays held it. [s] (type:uint32_t)
 
         """
-        self.send(self.event_param_update_encode(seq, value, param_type, param_id), force_mavlink1=force_mavlink1)
+        return MAVLink_event_param_update_message(seq, value, param_type, param_id, time)
+
+    def event_param_update_send(self, seq: int, value: float, param_type: int, param_id: bytes, time: int = 0, force_mavlink1: bool = False) -> None:
+        """
+        Set one autopilot parameter (PARAM_SET, confirmed by PARAM_VALUE). ACK
+        required.
+
+        seq                       : Reliability sequence number. (type:uint32_t)
+        value                     : New value, encoded as in PARAM_SET. (type:float)
+        param_type                : Parameter type. (type:uint8_t, values:MAV_PARAM_TYPE)
+        param_id                  : Parameter name, NUL-terminated if shorter than 16. (type:char)
+        time                      : Unix time it was issued (0: unknown). Set by the sending node; the receiving node drops it once older than its priority's time to live, however long relays held it. [s] (type:uint32_t)
+
+        """
+        self.send(self.event_param_update_encode(seq, value, param_type, param_id, time), force_mavlink1=force_mavlink1)
 
     def event_telemetry_encode(self, time: int, lat: int, lon: int, alt: int, groundspeed: int, heading: int, battery_voltage: int, mission_item: int, custom_mode: int, battery_remaining: int, flags: int, satellites: int) -> MAVLink_event_telemetry_message:
         """
@@ -24397,7 +24410,7 @@ class MAVLink(object):
         """
         self.send(self.event_ack_encode(seq, msg_type, outcome, reason), force_mavlink1=force_mavlink1)
 
-    def event_bulk_header_encode(self, seq: int, size: int, transfer_id: int, kind: int, compression: int) -> MAVLink_event_bulk_header_message:
+    def event_bulk_header_encode(self, seq: int, size: int, transfer_id: int, kind: int, compression: int, time: int = 0) -> MAVLink_event_bulk_header_message:
         """
         Starts a bulk transfer (image chip, log excerpt): followed in the same
         sealed bundle by EVENT_BULK_DATA messages. LOW priority.
@@ -24407,11 +24420,12 @@ class MAVLink(object):
         transfer_id               : Transfer identifier, unique per sender. (type:uint16_t)
         kind                      : IMAGE, LOG or VIDEO_STREAM. (type:uint8_t, values:EVENT_MSG_TYPE)
         compression               : Compression applied. (type:uint8_t, values:EVENT_COMPRESSION)
+        time                      : Unix time it was issued (0: unknown). Set by the sending node; the receiving node drops it once older than its priority's time to live, however long relays held it. [s] (type:uint32_t)
 
         """
-        return MAVLink_event_bulk_header_message(seq, size, transfer_id, kind, compression)
+        return MAVLink_event_bulk_header_message(seq, size, transfer_id, kind, compression, time)
 
-    def event_bulk_header_send(self, seq: int, size: int, transfer_id: int, kind: int, compression: int, force_mavlink1: bool = False) -> None:
+    def event_bulk_header_send(self, seq: int, size: int, transfer_id: int, kind: int, compression: int, time: int = 0, force_mavlink1: bool = False) -> None:
         """
         Starts a bulk transfer (image chip, log excerpt): followed in the same
         sealed bundle by EVENT_BULK_DATA messages. LOW priority.
@@ -24421,9 +24435,10 @@ class MAVLink(object):
         transfer_id               : Transfer identifier, unique per sender. (type:uint16_t)
         kind                      : IMAGE, LOG or VIDEO_STREAM. (type:uint8_t, values:EVENT_MSG_TYPE)
         compression               : Compression applied. (type:uint8_t, values:EVENT_COMPRESSION)
+        time                      : Unix time it was issued (0: unknown). Set by the sending node; the receiving node drops it once older than its priority's time to live, however long relays held it. [s] (type:uint32_t)
 
         """
-        self.send(self.event_bulk_header_encode(seq, size, transfer_id, kind, compression), force_mavlink1=force_mavlink1)
+        self.send(self.event_bulk_header_encode(seq, size, transfer_id, kind, compression, time), force_mavlink1=force_mavlink1)
 
     def event_bulk_data_encode(self, offset: int, transfer_id: int, length: int, data: Sequence[int]) -> MAVLink_event_bulk_data_message:
         """

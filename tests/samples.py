@@ -59,11 +59,11 @@ def detection(seq: int = 1) -> Any:
     """A typical detection, as the onboard detector would report it."""
     return event.MAVLink_event_detection_message(
         seq=seq,
-        time=1_750_000_000_000 + seq,
+        time=0,  # the sending node stamps it
         lat=-353632621,
         lon=1491652374,
         alt=584,
-        track_id=12,
+        track_id=seq % 65536,  # tells test messages apart: reliability rewrites seq
         bbox=[120, 88, 64, 40],
         chip_id=0,
         class_id=3,

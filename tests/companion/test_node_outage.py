@@ -5,10 +5,11 @@ from __future__ import annotations
 import trio
 import trio.testing
 
+from companion.node import CLOCK_SLACK
 from companion.reliability.events import Expired
-from companion.reliability.priority import Priority
+from companion.reliability.priority import TTL, Priority
 from sitl.radio import NodeDown, NodeUp
-from tests.companion.security.fleet import Fleet
+from tests.companion.security.fleet import NOW_WALL, Fleet
 from tests.samples import detection
 
 from .test_node_line import GS, swarm_line
@@ -36,7 +37,7 @@ async def test_ground_station_dark_for_ten_minutes(
             await trio.sleep(30)
         await trio.sleep_until(BACK + 240)
         nursery.cancel_scope.cancel()
-    arrived = [a.messages[0].time % 1000 for a in nodes[GS].stack.arrived if a.src == 3]
+    arrived = [a.messages[0].track_id for a in nodes[GS].stack.arrived if a.src == 3]
     low = sorted(t for t in arrived if t < 100)
     medium_got = sorted(t - 100 for t in arrived if t >= 100)
     assert low == list(range(1, 21)), "LOW lives an hour: every one arrives, once"
@@ -49,3 +50,6 @@ async def test_ground_station_dark_for_ten_minutes(
     assert not live & expired, "what still had a minute to live once the ground was back"
     assert len(medium_got) >= len(live), "arrived"
     assert len(arrived) == len(set(arrived)), "once"
+    for a in nodes[GS].stack.arrived:
+        age = a.at - (a.messages[0].time / 1000 - NOW_WALL)
+        assert age <= TTL[Priority(a.priority)] + CLOCK_SLACK, "never after its time to live"

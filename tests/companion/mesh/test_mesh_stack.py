@@ -90,3 +90,18 @@ def test_fifty_waypoint_mission_crosses_three_relays_in_fragments(fleet: Fleet) 
     assert kinds == ["EVENT_MISSION_ASSIGN"] + ["EVENT_MISSION_ITEMS"] * 4
     assert sum(m.count for m in got.messages[1:]) == 50
     assert mesh.nodes[2].forwarder.counters["forwarded"] >= 4  # fragments, passed on one by one
+
+
+def test_a_command_older_than_its_ttl_is_dropped_and_answered_expired(fleet: Fleet) -> None:
+    mesh = StackMesh(fleet, [GS, 1], [(GS, 1)], gateway=GS)
+    mesh.run(4 * HELLO_INTERVAL)
+    old = event.MAVLink_event_retask_message(0, -353630000, 1491650000, 500, 0, 0, 0, 0)
+    old.time = int(mesh.wall) - 60  # HIGH lives 30 s: this one was held too long
+    fresh = event.MAVLink_event_retask_message(0, -353630000, 1491650000, 500, 0, 0, 0, 0)
+    mesh.nodes[GS].send(1, old, mesh.now, mesh.wall)
+    mesh.nodes[GS].send(1, fresh, mesh.now, mesh.wall)
+    mesh.run(3)
+    assert [a.messages[0].seq for a in mesh.nodes[1].arrived] == [2]
+    assert mesh.nodes[1].counters["stale"] == 1
+    outcomes = {e.seq: e.outcome for e in mesh.nodes[GS].events if hasattr(e, "outcome")}
+    assert outcomes == {1: event.EVENT_OUTCOME_EXPIRED, 2: event.EVENT_OUTCOME_ACCEPTED}
