@@ -138,6 +138,7 @@ class NodeStack:
         self.critical_behind_lower = 0
         """Most lower-priority frames sent while a CRITICAL frame waited (should be 0)."""
         self._lower_sent = 0
+        self._unreachable: set[int] = set()
         self.events: deque[Event] = deque()
 
     # -- application ---------------------------------------------------------------------
@@ -197,6 +198,7 @@ class NodeStack:
 
     def on_timer(self, now: float, wall: float) -> None:
         self.router.on_timer(now)
+        self._track_paths(now)
         self.sessions.on_timer(now, wall)
         self.forwarder.on_timer(now)
         self.reliable.on_timer(now)
@@ -211,6 +213,7 @@ class NodeStack:
             if self.router.routes_changed:
                 self.router.routes_changed = False
                 self.forwarder.on_timer(now)
+                self._track_paths(now)
         elif msgid in SEALED:
             mine = self.forwarder.receive(message, src, now)
             if mine is not None:
@@ -248,6 +251,19 @@ class NodeStack:
             if not self.dedupe.first_time(delivered.src, bundle[0].seq):
                 return
         self.arrived.append(Arrived(delivered.src, bundle, delivered.priority, now))
+
+    def _track_paths(self, now: float) -> None:
+        """Tell the sender when a destination it is waiting on becomes reachable again."""
+        restored = False
+        for dst in self.reliable.destinations():
+            if self.router.next_hop(dst, now) is None:
+                self._unreachable.add(dst)
+            elif dst in self._unreachable:
+                self._unreachable.discard(dst)
+                self.reliable.path_restored(dst, now)
+                restored = True
+        if restored:
+            self.reliable.on_timer(now)
 
     def _pump(self, now: float, wall: float) -> None:
         for outgoing in self.reliable.messages_to_send():

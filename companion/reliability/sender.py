@@ -16,6 +16,8 @@ Rules (docs/protocol.md "Reliability"; RFC 6298 through `rtt.py`):
   section 5.5), but never waiting more than a fifth of the message's TTL, so a HIGH
   message gets its tries within its 30 s; with `jitter`, each wait is spread by +-20 %.
   One timeout after the `max_retries`-th retransmission: `GaveUp`.
+- `path_restored(dst)`: a route to `dst` came back, so whatever waits for a backed-off
+  retransmission to it goes at once.
 - The first ACK completes delivery: `Acknowledged` with the round trip. No RTT sample
   from a retransmitted message (Karn's rule) nor from a LOW one (it queues behind all
   other traffic, so its round trip measures our queue, not the path).
@@ -161,6 +163,21 @@ class ReliableSender:
         self._events.append(Acknowledged(dst=src, seq=seq, outcome=outcome, rtt=rtt))
         self.counters["acknowledged"] += 1
         self._release(peer, now)
+
+    def destinations(self) -> list[int]:
+        """Destinations with messages in flight."""
+        return [dst for dst, peer in self._peers.items() if peer.in_flight]
+
+    def path_restored(self, dst: int, now: float) -> None:
+        """A way to `dst` appeared again: what waits for its (backed-off) retransmission
+        timer goes at once, instead of up to a minute later."""
+        peer = self._peers.get(dst)
+        if peer is None:
+            return
+        for entry in peer.in_flight.values():
+            if entry.retransmissions and entry.retry_at > now:
+                entry.retry_at = now
+                self.counters["retry_on_path_restored"] += 1
 
     def next_deadline(self) -> float | None:
         """When `on_timer` next has work, or None."""

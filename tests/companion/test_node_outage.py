@@ -50,6 +50,8 @@ async def test_ground_station_dark_for_ten_minutes(
     assert not live & expired, "what still had a minute to live once the ground was back"
     assert len(medium_got) >= len(live), "arrived"
     assert len(arrived) == len(set(arrived)), "once"
+    after = [a.priority for a in nodes[GS].stack.arrived if a.src == 3 and a.at > BACK]
+    assert after == sorted(after), "once back, the buffered MEDIUM arrive before the LOW"
     for a in nodes[GS].stack.arrived:
         age = a.at - (a.messages[0].time / 1000 - NOW_WALL)
         assert age <= TTL[Priority(a.priority)] + CLOCK_SLACK, "never after its time to live"

@@ -213,3 +213,16 @@ def test_outgoing_carries_what_the_scheduler_needs() -> None:
     (outgoing,) = sender.messages_to_send()
     assert isinstance(outgoing, Outgoing)
     assert (outgoing.priority, outgoing.deadline, outgoing.attempt) == (Priority.CRITICAL, 7.0, 0)
+
+
+def test_a_restored_path_brings_waiting_retransmissions_forward() -> None:
+    sender = ReliableSender(max_retries=10)
+    sender.send(UAV, detection(), Priority.LOW, 0.0)
+    attempts(sender)
+    sender.on_timer(3.0)  # first retransmission; the next is backed off to 9 s
+    assert attempts(sender) == [(1, 1)]
+    sender.path_restored(UAV, 4.0)
+    assert sender.next_deadline() == 4.0
+    sender.on_timer(4.0)
+    assert attempts(sender) == [(1, 2)]
+    sender.path_restored(99, 4.0)  # nobody waits on that one: nothing happens
