@@ -4,9 +4,11 @@ Rules (docs/protocol.md "Reliability"; RFC 6298 through `rtt.py`):
 - `send` gives a message whose type needs an ACK (`ACK_REQUIRED`) the next `seq` towards
   its destination: uint32, from 1, wrapping back to 1 (0 means "no seq"). Other messages
   pass straight through with seq 0: there is nothing to wait for.
-- At most `max_in_flight` messages per destination await their ACK; the rest wait in a
-  backlog released highest priority first, oldest first within a priority. CRITICAL never
-  waits: an abort's 5 s TTL leaves no room for a queue.
+- At most `max_in_flight` messages per destination await their ACK, and none while a
+  more urgent one to the same destination is unacknowledged (so they arrive in priority
+  order even when some must be retransmitted); the rest wait in a backlog released
+  highest priority first, oldest first within a priority. CRITICAL never waits: an
+  abort's 5 s TTL leaves no room for a queue.
 - The backlog holds `max_backlog` messages per destination. When full, the oldest of the
   least important messages that are no more important than the newcomer is dropped, or
   else the newcomer: `Dropped`.
@@ -16,8 +18,8 @@ Rules (docs/protocol.md "Reliability"; RFC 6298 through `rtt.py`):
   section 5.5), but never waiting more than a fifth of the message's TTL, so a HIGH
   message gets its tries within its 30 s; with `jitter`, each wait is spread by +-20 %.
   One timeout after the `max_retries`-th retransmission: `GaveUp`.
-- `path_restored(dst)`: a route to `dst` came back, so whatever waits for a backed-off
-  retransmission to it goes at once.
+- `path_restored(dst)`: a route to `dst` came back after an outage; the in-flight
+  slots go to the most urgent messages waiting for it, which go at once.
 - The first ACK completes delivery: `Acknowledged` with the round trip. No RTT sample
   from a retransmitted message (Karn's rule) nor from a LOW one (it queues behind all
   other traffic, so its round trip measures our queue, not the path).
@@ -118,7 +120,7 @@ class ReliableSender:
             return 0
         peer = self._destination(dst)
         entry.seq = message.seq = peer.take_seq()
-        if priority is Priority.CRITICAL or len(peer.in_flight) < self.max_in_flight:
+        if self._may_fly(peer, entry):
             self._transmit(peer, entry, now)
         else:
             self._enqueue(peer, entry)
@@ -169,15 +171,24 @@ class ReliableSender:
         return [dst for dst, peer in self._peers.items() if peer.in_flight]
 
     def path_restored(self, dst: int, now: float) -> None:
-        """A way to `dst` appeared again: what waits for its (backed-off) retransmission
-        timer goes at once, instead of up to a minute later."""
+        """A way to `dst` appeared again after an outage. What piled up goes in priority
+        order: the in-flight slots go to the most urgent messages (older LOW ones wait in
+        the backlog again), and those go at once instead of after a backed-off timer."""
         peer = self._peers.get(dst)
         if peer is None:
             return
-        for entry in peer.in_flight.values():
-            if entry.retransmissions and entry.retry_at > now:
+        waiting = [*peer.in_flight.values(), *(e for queue in peer.backlog for e in queue)]
+        waiting.sort(key=lambda e: (e.priority, e.deadline))
+        peer.in_flight.clear()
+        for queue in peer.backlog:
+            queue.clear()
+        for entry in waiting:
+            if self._may_fly(peer, entry):
+                peer.in_flight[entry.seq] = entry
                 entry.retry_at = now
-                self.counters["retry_on_path_restored"] += 1
+                self.counters["sent_on_path_restored"] += 1
+            else:
+                peer.backlog[entry.priority].append(entry)
 
     def next_deadline(self) -> float | None:
         """When `on_timer` next has work, or None."""
@@ -258,14 +269,23 @@ class ReliableSender:
         peer.backlog[entry.priority].append(entry)
         self.counters["backlogged"] += 1
 
+    def _may_fly(self, peer: _Destination, entry: _Entry) -> bool:
+        """CRITICAL always; others while a slot is free and nothing more urgent is still
+        unacknowledged, so messages reach a destination in priority order."""
+        if entry.priority is Priority.CRITICAL:
+            return True
+        more_urgent = any(e.priority < entry.priority for e in peer.in_flight.values())
+        return len(peer.in_flight) < self.max_in_flight and not more_urgent
+
     def _release(self, peer: _Destination, now: float) -> None:
         for queue in peer.backlog:
-            while queue and len(peer.in_flight) < self.max_in_flight:
-                entry = queue.popleft()
-                if now >= entry.deadline:
-                    self._expire(entry, 0)
+            while queue:
+                if now >= queue[0].deadline:
+                    self._expire(queue.popleft(), 0)
+                elif self._may_fly(peer, queue[0]):
+                    self._transmit(peer, queue.popleft(), now)
                 else:
-                    self._transmit(peer, entry, now)
+                    return
 
     def _on_other_ack(self, src: int, seq: int, outcome: int) -> None:
         previous = self._recent.get((src, seq))

@@ -43,3 +43,13 @@ def test_swarm_of_ten_moving_with_loss_delivers_everything_once() -> None:
     assert report.delivered == {"HIGH": (128, 128)}
     assert report.duplicates == 0
     assert report.control_share < 0.05
+
+
+def test_ground_station_dark_for_ten_minutes() -> None:
+    report = scenarios.run("dark", seed=1)
+    assert report.after_outage is not None
+    delivered, alive, ordered = report.after_outage
+    assert delivered == alive > 0, "every message still alive when it came back arrives"
+    assert ordered, "each sender's buffered messages arrive in priority order"
+    assert report.duplicates == 0
+    assert report.delivered["LOW"] == (80, 80)  # an hour to live: all outlived the dark
