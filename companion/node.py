@@ -156,7 +156,10 @@ class NodeStack:
         """Send an inner message (and `attached` in its bundle); returns its seq (0: none)."""
         chosen = default_priority(message.get_msgId()) if priority is None else priority
         stamp(message, self.fleet_time(wall))
-        seq = self.reliable.send(dst, message, chosen, now, attached=attached)
+        # Numbering starts from the fleet time (256 a second): after a reboot it runs on
+        # past anything sent before, so the receiver's duplicate filter takes it as new.
+        first_seq = int(self.fleet_time(wall) * 256)
+        seq = self.reliable.send(dst, message, chosen, now, attached=attached, first_seq=first_seq)
         self._pump(now, wall)
         return seq
 

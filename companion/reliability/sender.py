@@ -105,12 +105,14 @@ class ReliableSender:
         now: float,
         *,
         attached: Sequence[Any] = (),
+        first_seq: int = 1,
     ) -> int:
         """Queue `message` (then `attached`, in the same bundle) for `dst`; returns its seq.
 
         The seq is written into `message` if its type needs an ACK, else 0 is returned.
         `attached` carries what the dialect seals after the head message: the
         EVENT_MISSION_ITEMS of an assignment, the EVENT_BULK_DATA of a bulk header.
+        `first_seq` is where a destination's numbering starts, the first time it is used.
         """
         priority = Priority(priority)
         entry = _Entry(dst, 0, (message, *attached), priority, now + TTL[priority])
@@ -118,7 +120,7 @@ class ReliableSender:
             self._emit(entry)
             self.counters["sent_unacknowledged"] += 1
             return 0
-        peer = self._destination(dst)
+        peer = self._destination(dst, first_seq)
         entry.seq = message.seq = peer.take_seq()
         if self._may_fly(peer, entry):
             self._transmit(peer, entry, now)
@@ -212,10 +214,11 @@ class ReliableSender:
                     self._expire(queue.popleft(), 0)
             self._release(peer, now)
 
-    def _destination(self, dst: int) -> _Destination:
+    def _destination(self, dst: int, first_seq: int = 1) -> _Destination:
         peer = self._peers.get(dst)
         if peer is None:
-            peer = self._peers[dst] = _Destination(RttEstimator())
+            start = first_seq % SEQ_MAX or 1
+            peer = self._peers[dst] = _Destination(RttEstimator(), next_seq=start)
         return peer
 
     def _transmit(self, peer: _Destination, entry: _Entry, now: float) -> None:

@@ -23,8 +23,9 @@ def wall() -> float:
     return NOW_WALL + trio.current_time()
 
 
-def retask(seq: int) -> object:
-    return event.MAVLink_event_retask_message(seq, -353630000, 1491650000, 500, 0, 0, 0, 0)
+def retask(n: int) -> object:
+    """A retask told apart by its track id (the sender numbers it)."""
+    return event.MAVLink_event_retask_message(0, -353630000, 1491650000, 500, 0, n, 0, 0)
 
 
 def swarm_line(nursery: trio.Nursery, fleet: Fleet) -> tuple[RadioMedium, dict[int, StackRuntime]]:
@@ -58,8 +59,8 @@ async def test_far_uav_talks_to_the_ground_through_two_relays_and_back(
             ):
                 await trio.sleep(1)
         nursery.cancel_scope.cancel()
-    got_ground = [(a.src, a.messages[0].seq) for a in ground.stack.arrived]
-    got_far = [(a.src, a.messages[0].seq) for a in far.stack.arrived]
+    got_ground = [(a.src, a.messages[0].track_id) for a in ground.stack.arrived]
+    got_far = [(a.src, a.messages[0].track_id) for a in far.stack.arrived]
     assert sorted(got_ground) == [(3, i) for i in range(1, 11)]
     assert sorted(got_far) == [(GS, i) for i in range(1, 11)]
     assert runtimes[2].stack.forwarder.counters["forwarded"] > 0

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from companion.link import SigningClock
 from companion.mesh.router import HELLO_INTERVAL
+from companion.node import NodeStack
 from dialects import event
 from tests.companion.security.fleet import Fleet
 from tests.samples import detection
 
-from .stack import StackMesh
+from .stack import LINK_KEY, StackMesh
 
 GS = 255
 LINE = [(GS, 1), (1, 2), (2, 3), (3, 4)]
@@ -44,7 +46,7 @@ def test_store_and_forward_until_a_route_appears(fleet: Fleet) -> None:
     mesh.links.add(frozenset((1, 2)))
     mesh.run(4 * HELLO_INTERVAL)
     assert lonely.forwarder.counters["released"] >= 1
-    assert [a.messages[0].seq for a in mesh.nodes[GS].arrived] == [1]
+    assert [a.messages[0].track_id for a in mesh.nodes[GS].arrived] == [7]
 
 
 def test_stored_frames_expire_at_their_ttl(fleet: Fleet) -> None:
@@ -98,10 +100,30 @@ def test_a_command_older_than_its_ttl_is_dropped_and_answered_expired(fleet: Fle
     old = event.MAVLink_event_retask_message(0, -353630000, 1491650000, 500, 0, 0, 0, 0)
     old.time = int(mesh.wall) - 60  # HIGH lives 30 s: this one was held too long
     fresh = event.MAVLink_event_retask_message(0, -353630000, 1491650000, 500, 0, 0, 0, 0)
-    mesh.nodes[GS].send(1, old, mesh.now, mesh.wall)
-    mesh.nodes[GS].send(1, fresh, mesh.now, mesh.wall)
+    old_seq = mesh.nodes[GS].send(1, old, mesh.now, mesh.wall)
+    fresh_seq = mesh.nodes[GS].send(1, fresh, mesh.now, mesh.wall)
     mesh.run(3)
-    assert [a.messages[0].seq for a in mesh.nodes[1].arrived] == [2]
+    assert [a.messages[0].seq for a in mesh.nodes[1].arrived] == [fresh_seq]
     assert mesh.nodes[1].counters["stale"] == 1
     outcomes = {e.seq: e.outcome for e in mesh.nodes[GS].events if hasattr(e, "outcome")}
-    assert outcomes == {1: event.EVENT_OUTCOME_EXPIRED, 2: event.EVENT_OUTCOME_ACCEPTED}
+    assert outcomes == {
+        old_seq: event.EVENT_OUTCOME_EXPIRED,
+        fresh_seq: event.EVENT_OUTCOME_ACCEPTED,
+    }
+
+
+def test_a_rebooted_uav_is_heard_again_not_taken_for_duplicates(fleet: Fleet) -> None:
+    mesh = StackMesh(fleet, [GS, 1], [(GS, 1)], gateway=GS)
+    mesh.run(4 * HELLO_INTERVAL)
+    uav = mesh.nodes[1]
+    for i in range(1, 4):
+        uav.send(GS, detection(i), mesh.now, mesh.wall)
+    mesh.run(5)
+    # Power cycle: keys and the saved signing clock survive, everything else is new.
+    restored = SigningClock(restored=uav.clock.now(mesh.wall))
+    mesh.nodes[1] = NodeStack(uav.sessions.identity, LINK_KEY, clock=restored, seed=3)
+    mesh.run(4 * HELLO_INTERVAL)
+    for i in range(4, 7):
+        mesh.nodes[1].send(GS, detection(i), mesh.now, mesh.wall)
+    mesh.run(10)
+    assert [a.messages[0].track_id for a in mesh.nodes[GS].arrived] == [1, 2, 3, 4, 5, 6]
