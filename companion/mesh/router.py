@@ -35,7 +35,7 @@ from dialects import event
 from .neighbors import MAX_COST, NeighborTable
 from .routes import MAX_HOPS, Route, RouteTable, seq_newer
 
-HELLO_INTERVAL = 3.0
+HELLO_INTERVAL = 4.0
 ROUTE_LIFETIME = 3 * HELLO_INTERVAL
 DISCOVERED_LIFETIME = 60.0
 RREQ_RATE = 2.0
