@@ -29,8 +29,11 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
+from dialects import event
+
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..link.payload import PLANS, decode_payload, encode_payload
+from ..reliability import fragment
 
 INNER_FIRST, INNER_LAST = 24100, 24119
 TAG_LEN = 16
@@ -149,3 +152,18 @@ def open_sealed(aead: ChaCha20Poly1305, header: Header, data: bytes) -> bytes | 
         return aead.decrypt(header.nonce(), data, header.associated_data())
     except InvalidTag:
         return None
+
+
+def sealed_frames(header: Header, data: bytes) -> list[Any]:
+    """One EVENT_ENVELOPE, or EVENT_FRAGMENTs when the sealed bundle is longer."""
+    if len(data) <= ENVELOPE_DATA_MAX:
+        return [envelope_message(header, data)]
+    return fragment.split(header.counter, header.src, header.dst, header.meta, data)
+
+
+def envelope_message(header: Header, data: bytes) -> Any:
+    """The EVENT_ENVELOPE carrying sealed `data` (its next hop is the mesh's to set)."""
+    padded = list(data) + [0] * (ENVELOPE_DATA_MAX - len(data))
+    return event.MAVLink_event_envelope_message(
+        header.counter_bytes(), header.src, header.dst, header.meta, 0, padded
+    )

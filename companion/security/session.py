@@ -32,9 +32,9 @@ Rules:
 from __future__ import annotations
 
 import random
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -56,12 +56,15 @@ from .envelope import (
     Header,
     decode_bundle,
     encode_bundle,
+    envelope_message,
     open_sealed,
     seal,
+    sealed_frames,
 )
 from .group import SIGNATURE_LEN, GroupKeys
 from .handshake import Checked, Kind, Refusal
-from .replay_window import ReplayWindow, Verdict
+from .peer_state import Peer, Pending, SessionState, Waiting
+from .replay_window import Verdict
 from .revocation import RevocationState
 
 REKEY_AFTER = 50 * 60.0
@@ -94,61 +97,6 @@ class Delivered:
     session began: the messages are authentic but must not be acted upon."""
 
 
-@dataclass(slots=True)
-class _Session:
-    phase: int
-    sender: ChaCha20Poly1305
-    receiver: ChaCha20Poly1305
-    certificate: Certificate
-    established: float
-    confirmed: bool
-    """The peer has shown it holds these keys: it answered our INIT, or used them."""
-    counter: int = 0
-    window: ReplayWindow = field(default_factory=ReplayWindow)
-
-
-@dataclass(slots=True)
-class _Pending:
-    init: Any
-    ephemeral: X25519PrivateKey
-    phase: int
-    retry_at: float
-    tries: int = 1
-
-
-@dataclass(frozen=True, slots=True)
-class _Waiting:
-    plaintext: bytes
-    priority: int
-    expires: float
-
-
-@dataclass(slots=True)
-class _Peer:
-    current: _Session | None = None
-    unconfirmed: _Session | None = None
-    previous: _Session | None = None
-    previous_until: float = 0.0
-    pending: _Pending | None = None
-    queue: deque[_Waiting] = field(default_factory=deque)
-    last_init_time: int = -1
-    last_response: Any = None
-
-
-def _frames(header: Header, data: bytes) -> list[Any]:
-    """One EVENT_ENVELOPE, or EVENT_FRAGMENTs when the sealed bundle is longer."""
-    if len(data) <= ENVELOPE_DATA_MAX:
-        return [_envelope(header, data)]
-    return fragment.split(header.counter, header.src, header.dst, header.meta, data)
-
-
-def _envelope(header: Header, data: bytes) -> Any:
-    padded = list(data) + [0] * (ENVELOPE_DATA_MAX - len(data))
-    return event.MAVLink_event_envelope_message(
-        header.counter_bytes(), header.src, header.dst, header.meta, 0, padded
-    )
-
-
 class SessionManager:
     """All of one node's end-to-end sessions. Feed it frames and time; take frames out."""
 
@@ -170,7 +118,7 @@ class SessionManager:
         # Retries at fixed intervals keep two hidden terminals colliding at the relay
         # between them forever; a seeded jitter breaks the lockstep, reproducibly.
         self._jitter = random.Random(f"session/{self.node_id}")
-        self._peers: dict[int, _Peer] = {}
+        self._peers: dict[int, Peer] = {}
         self._outgoing: list[Any] = []
         self.groups = GroupKeys(identity, self.counters)
         self.reassembler = fragment.Reassembler()
@@ -191,7 +139,7 @@ class SessionManager:
             if len(peer.queue) == QUEUE_LIMIT:
                 peer.queue.popleft()
                 self.counters["queue_overflow"] += 1
-            peer.queue.append(_Waiting(plaintext, priority, now + TTL[Priority(priority)]))
+            peer.queue.append(Waiting(plaintext, priority, now + TTL[Priority(priority)]))
             if peer.pending is None:
                 self._initiate(dst, peer, now, wall)
             return
@@ -211,7 +159,7 @@ class SessionManager:
         for member, key_message in self.groups.key_messages(group, members, wall).items():
             self.send(member, [key_message], priority, now, wall)
         header, data = self.groups.seal(group, plaintext, priority, HOP_LIMIT)
-        self._outgoing.append(_envelope(header, data))
+        self._outgoing.append(envelope_message(header, data))
 
     def frames_to_send(self) -> list[Any]:
         """EVENT_ENVELOPE and EVENT_HANDSHAKE messages to hand to the link, oldest first."""
@@ -222,7 +170,7 @@ class SessionManager:
         state = self._peers.get(peer)
         return state is not None and state.current is not None
 
-    def _emit(self, dst: int, session: _Session, plaintext: bytes, priority: int) -> None:
+    def _emit(self, dst: int, session: SessionState, plaintext: bytes, priority: int) -> None:
         while True:
             header = Header(
                 counter=session.counter, src=self.node_id, dst=dst, priority=priority,
@@ -233,9 +181,9 @@ class SessionManager:
             if data is not None:
                 break
             self.counters["reseal_zero_tail"] += 1
-        self._outgoing.extend(_frames(header, data))
+        self._outgoing.extend(sealed_frames(header, data))
 
-    def _usable(self, session: _Session | None, now: float) -> _Session | None:
+    def _usable(self, session: SessionState | None, now: float) -> SessionState | None:
         if session is None:
             return None
         too_old = now - session.established >= REJECT_AFTER
@@ -243,11 +191,11 @@ class SessionManager:
 
     # -- handshakes ------------------------------------------------------------------
 
-    def _initiate(self, dst: int, peer: _Peer, now: float, wall: float) -> None:
+    def _initiate(self, dst: int, peer: Peer, now: float, wall: float) -> None:
         phase = 0 if peer.current is None else peer.current.phase ^ 1
         ephemeral = self._random_key()
         init = handshake.build_init(self.identity, dst, self.clock.next(wall), phase, ephemeral)
-        peer.pending = _Pending(init, ephemeral, phase, now + HANDSHAKE_RETRY)
+        peer.pending = Pending(init, ephemeral, phase, now + HANDSHAKE_RETRY)
         self._outgoing.append(init)
         self.counters["handshake_initiated"] += 1
 
@@ -329,9 +277,9 @@ class SessionManager:
 
     def _new_session(
         self, peer: Checked, keys: tuple[bytes, bytes], now: float, *, confirmed: bool
-    ) -> _Session:
+    ) -> SessionState:
         send_key, receive_key = keys
-        return _Session(
+        return SessionState(
             peer.phase,
             ChaCha20Poly1305(send_key),
             ChaCha20Poly1305(receive_key),
@@ -340,11 +288,11 @@ class SessionManager:
             confirmed,
         )
 
-    def _retire_current(self, peer: _Peer, now: float) -> None:
+    def _retire_current(self, peer: Peer, now: float) -> None:
         if peer.current is not None:
             peer.previous, peer.previous_until = peer.current, now + PREVIOUS_GRACE
 
-    def _flush(self, dst: int, peer: _Peer, now: float) -> None:
+    def _flush(self, dst: int, peer: Peer, now: float) -> None:
         session = self._usable(peer.current, now)
         while session is not None and peer.queue:
             waiting = peer.queue.popleft()
@@ -414,12 +362,12 @@ class SessionManager:
             return None
         return self._deliver(header, opened.certificate, opened.plaintext, wall)
 
-    def _candidates(self, peer: _Peer, phase: int, now: float) -> list[_Session]:
+    def _candidates(self, peer: Peer, phase: int, now: float) -> list[SessionState]:
         previous = peer.previous if peer.previous_until > now else None
         sessions = (peer.unconfirmed, self._usable(peer.current, now), previous)
         return [s for s in sessions if s is not None and s.phase == phase]
 
-    def _confirm(self, peer: _Peer, session: _Session, now: float) -> None:
+    def _confirm(self, peer: Peer, session: SessionState, now: float) -> None:
         session.confirmed = True
         if session is peer.unconfirmed:
             self._retire_current(peer, now)
@@ -486,8 +434,8 @@ class SessionManager:
             self._outgoing.append(pending.init)
             self.counters["handshake_retransmitted"] += 1
 
-    def _peer(self, node_id: int) -> _Peer:
+    def _peer(self, node_id: int) -> Peer:
         peer = self._peers.get(node_id)
         if peer is None:
-            peer = self._peers[node_id] = _Peer()
+            peer = self._peers[node_id] = Peer()
         return peer
