@@ -5,8 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from hypothesis import settings
 
 from tests.companion.security.fleet import Fleet
+
+# No per-example deadline: on a shared 2-core machine a handshake-heavy example can take
+# longer than Hypothesis's default 200 ms, which would fail a correct test at random.
+settings.register_profile("event", deadline=None, print_blob=True)
+settings.load_profile("event")
 
 _REPORT: list[str] = []
 

@@ -1,0 +1,394 @@
+"""The outbox's durable core: one SQLite file of messages that wait for a confirmation.
+
+Rules:
+- One connection, used only by the thread that opened it (sqlite3's default
+  `check_same_thread` enforces it); the service's worker thread is that owner.
+- Durability: WAL with `synchronous=FULL`. In WAL mode NORMAL only fsyncs at checkpoints,
+  so a commit survives a killed process but not a power cut; FULL fsyncs the WAL on every
+  commit, so a commit that returned is on the disk. Group commit (service.py) pays for it.
+- A message leaves only by `confirm` (delivered), expiry, eviction or quarantine; the last
+  three are counted in the `meta` table, so the counters survive restarts.
+- Bounded: at `max_messages` a newcomer displaces expired rows first, then the lowest
+  priority, oldest row, never one of higher priority than itself; else `OutboxFull`.
+- Enqueue is idempotent by `msg_key` while the row is stored. `enqueue_many` is atomic.
+- Time comes in as `now` (wall clock seconds); nothing here reads a clock.
+- Rows hold dialect bytes and plain columns, never pickle. PRAGMA user_version carries the
+  schema version; MIGRATIONS upgrades older files step by step, a newer file is refused.
+- Open errors are loud: a damaged file is `OutboxCorrupt`, a full disk `OutboxDiskFull`,
+  and a rolled-back transaction leaves committed rows as they were.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from ..errors import LocalProtocolError
+from ..reliability.priority import TTL, Priority
+
+
+class OutboxError(Exception):
+    """Base of the outbox's errors: the operation did not happen."""
+
+
+class OutboxFull(OutboxError):
+    """Refused: at capacity, with nothing of equal or lower priority to evict."""
+
+
+class OutboxDiskFull(OutboxFull):
+    """Refused: the disk (or the `max_bytes` budget) is full; committed rows are intact."""
+
+
+class OutboxCorrupt(OutboxError):
+    """The file is not a sound SQLite database: restore it or move it aside, never ignore."""
+
+
+class OutboxSchemaError(OutboxError):
+    """The file's schema version is one this program cannot use."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxItem:
+    """A message to store: `payload` is dialect bytes; `expires` defaults to the TTL."""
+
+    key: str
+    destination: int
+    priority: Priority
+    payload: bytes
+    created: float
+    expires: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.key or not isinstance(self.payload, bytes):
+            raise LocalProtocolError(f"outbox item needs a key and bytes: {self.key!r}")
+        object.__setattr__(self, "priority", Priority(self.priority))
+
+    @property
+    def deadline(self) -> float:
+        """Wall-clock time after which the message must not be sent."""
+        return self.created + TTL[self.priority] if self.expires is None else self.expires
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A stored row, as `next_for` and `pending` return it."""
+
+    id: int
+    key: str
+    destination: int
+    priority: int
+    created: float
+    expires: float
+    attempts: int
+    payload: Any
+    """Bytes, unless the row was damaged (then `next_for` quarantines it)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxStats:
+    """Depth and lifetime counters (evictions, expiries and quarantined survive restarts)."""
+
+    by_priority: dict[int, int] = field(default_factory=dict)
+    by_destination: dict[int, int] = field(default_factory=dict)
+    in_flight: int = 0
+    oldest_age: float | None = None
+    evictions: int = 0
+    expiries: int = 0
+    quarantined: int = 0
+
+    @property
+    def depth(self) -> int:
+        """Messages stored, pending or in flight."""
+        return sum(self.by_priority.values())
+
+
+MIGRATIONS: Mapping[int, tuple[str, ...]] = MappingProxyType(
+    {
+        1: (
+            "CREATE TABLE messages (id INTEGER PRIMARY KEY, msg_key TEXT NOT NULL UNIQUE,"
+            " destination INTEGER NOT NULL, priority INTEGER NOT NULL, created REAL NOT NULL,"
+            " expires REAL NOT NULL, state TEXT NOT NULL DEFAULT 'pending'"
+            " CHECK (state IN ('pending', 'in_flight')), attempts INTEGER NOT NULL DEFAULT 0,"
+            " payload BLOB NOT NULL)",
+            "CREATE INDEX messages_by_destination"
+            " ON messages (destination, state, priority, created)",
+        ),
+        2: (
+            "CREATE INDEX messages_by_rank ON messages (priority, created)",
+            "CREATE INDEX messages_by_expiry ON messages (expires)",
+            "CREATE TABLE quarantine (id INTEGER PRIMARY KEY, msg_key TEXT NOT NULL,"
+            " destination INTEGER NOT NULL, priority INTEGER NOT NULL, created REAL NOT NULL,"
+            " reason TEXT NOT NULL, payload BLOB)",
+            "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+        ),
+    }
+)
+"""Schema version -> statements that bring a file from the previous version to it."""
+SCHEMA_VERSION = max(MIGRATIONS)
+COUNTERS = ("evictions", "expiries", "quarantined")
+_COLUMNS = "id, msg_key, destination, priority, created, expires, attempts, payload"
+
+
+def _code(exc: sqlite3.Error) -> int:
+    """The primary SQLite result code of `exc` (extended codes carry it in the low byte)."""
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF
+
+
+class Store:
+    """The outbox table and its operations, each one transaction. Build with `Store.open`."""
+
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        *,
+        max_messages: int,
+        validate: Callable[[bytes], bool] | None,
+    ) -> None:
+        self._db = db
+        self.max_messages = max_messages
+        self._validate = validate
+        self.commits = 0
+        """Write transactions committed by this connection: one fsync each."""
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        max_messages: int = 10_000,
+        max_bytes: int | None = None,
+        validate: Callable[[bytes], bool] | None = None,
+        readonly: bool = False,
+    ) -> Store:
+        """Open (creating and migrating unless `readonly`) the outbox at `path`.
+
+        `max_bytes` caps the database file (SQLite's max_page_count); past it writes fail
+        with OutboxDiskFull. Raises OutboxCorrupt, OutboxSchemaError or OutboxError.
+        """
+        target = f"{Path(path).resolve().as_uri()}?mode=ro" if readonly else str(path)
+        try:
+            db = sqlite3.connect(target, uri=readonly, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise OutboxError(f"cannot open outbox {path}: {exc}") from exc
+        try:
+            store = cls(db, max_messages=max_messages, validate=validate)
+            store._prepare(path, max_bytes, readonly)
+        except sqlite3.Error as exc:
+            db.close()
+            if _code(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+                raise OutboxCorrupt(f"outbox {path} is damaged: {exc}") from exc
+            raise OutboxError(f"cannot open outbox {path}: {exc}") from exc
+        except OutboxError:
+            db.close()
+            raise
+        return store
+
+    def _prepare(self, path: str | Path, max_bytes: int | None, readonly: bool) -> None:
+        problems = [row[0] for row in self._db.execute("PRAGMA integrity_check")]
+        if problems != ["ok"]:
+            raise OutboxCorrupt(f"outbox {path} is damaged: {'; '.join(problems[:3])}")
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise OutboxSchemaError(
+                f"outbox {path} has schema version {version}, newer than this program's"
+                f" {SCHEMA_VERSION}: upgrade the program, do not edit the file"
+            )
+        if readonly:
+            if version < SCHEMA_VERSION:
+                raise OutboxSchemaError(f"outbox {path} has schema {version}: open it to migrate")
+            return
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            with self._transaction() as db:
+                for statement in MIGRATIONS[step]:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {step}")
+        if max_bytes is not None:
+            page = self._db.execute("PRAGMA page_size").fetchone()[0]
+            self._db.execute(f"PRAGMA max_page_count = {max(1, max_bytes // page)}")
+
+    def close(self) -> None:
+        """Close the connection (WAL checkpointed by SQLite when it is the last one)."""
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT; any failure rolls back and is reported by meaning."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            yield self._db
+            self._db.execute("COMMIT")
+        except BaseException as exc:
+            if self._db.in_transaction:
+                self._db.rollback()
+            if isinstance(exc, sqlite3.Error) and _code(exc) == sqlite3.SQLITE_FULL:
+                raise OutboxDiskFull(f"outbox storage is full, nothing written: {exc}") from exc
+            if isinstance(exc, sqlite3.Error) and _code(exc) == sqlite3.SQLITE_CORRUPT:
+                raise OutboxCorrupt(f"outbox is damaged: {exc}") from exc
+            raise
+        self.commits += 1
+
+    def enqueue_many(self, items: Sequence[OutboxItem], now: float) -> list[int]:
+        """Store `items` in one transaction, all or none; the row id of each, in order.
+
+        An item whose key is already stored gets that row's id and changes nothing.
+        """
+        ids: list[int] = []
+        with self._transaction() as db:
+            depth = db.execute("SELECT count(*) FROM messages").fetchone()[0]
+            for item in items:
+                row = db.execute("SELECT id FROM messages WHERE msg_key = ?", (item.key,))
+                if (found := row.fetchone()) is not None:
+                    ids.append(found[0])
+                    continue
+                if depth >= self.max_messages:
+                    depth -= self._make_room(db, item, now)
+                cursor = db.execute(
+                    "INSERT INTO messages (msg_key, destination, priority, created, expires,"
+                    " payload) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        item.key,
+                        item.destination,
+                        int(item.priority),
+                        item.created,
+                        item.deadline,
+                        item.payload,
+                    ),
+                )
+                ids.append(int(cursor.lastrowid or 0))
+                depth += 1
+        return ids
+
+    def _make_room(self, db: sqlite3.Connection, item: OutboxItem, now: float) -> int:
+        """Delete expired rows, else one lower-or-equal priority row; how many went."""
+        expired = db.execute("DELETE FROM messages WHERE expires <= ?", (now,)).rowcount
+        if expired:
+            self._count(db, "expiries", expired)
+            return expired
+        victim = db.execute(
+            "SELECT id, priority FROM messages ORDER BY priority DESC, created, id LIMIT 1"
+        ).fetchone()
+        if victim is None or victim[1] < item.priority:
+            raise OutboxFull(
+                f"outbox holds {self.max_messages} messages, none of priority"
+                f" {item.priority.name} or lower to evict for {item.key!r}"
+            )
+        db.execute("DELETE FROM messages WHERE id = ?", (victim[0],))
+        self._count(db, "evictions", 1)
+        return 1
+
+    @staticmethod
+    def _count(db: sqlite3.Connection, name: str, n: int) -> None:
+        db.execute(
+            "INSERT INTO meta (name, value) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+            (name, n),
+        )
+
+    def next_for(self, destination: int, now: float, limit: int) -> list[StoredMessage]:
+        """Pending, unexpired messages for `destination`: by priority, then age.
+
+        Rows whose payload the `validate` callback rejects are moved to quarantine and
+        left out, so the result may hold fewer than `limit`.
+        """
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM messages WHERE destination = ? AND state = 'pending'"
+            " AND expires > ? ORDER BY priority, created, id LIMIT ?",
+            (destination, now, limit),
+        ).fetchall()
+        messages = [StoredMessage(*row) for row in rows]
+        rejected = {m.id: reason for m in messages if (reason := self._reject(m)) is not None}
+        if rejected:
+            self._quarantine(rejected)
+        return [m for m in messages if m.id not in rejected]
+
+    def _reject(self, message: StoredMessage) -> str | None:
+        """Why `message` must not be sent, or None when it may."""
+        if not isinstance(message.payload, bytes):
+            return f"payload stored as {type(message.payload).__name__}, not bytes"
+        if self._validate is None:
+            return None
+        try:
+            return None if self._validate(message.payload) else "rejected by validate"
+        except Exception as exc:  # the callback judges untrusted bytes: any failure rejects
+            return f"validate raised {exc!r}"
+
+    def _quarantine(self, reasons: Mapping[int, str]) -> None:
+        with self._transaction() as db:
+            for row_id, reason in reasons.items():
+                db.execute(
+                    "INSERT INTO quarantine (msg_key, destination, priority, created, reason,"
+                    " payload) SELECT msg_key, destination, priority, created, ?, payload"
+                    " FROM messages WHERE id = ?",
+                    (reason, row_id),
+                )
+                db.execute("DELETE FROM messages WHERE id = ?", (row_id,))
+            self._count(db, "quarantined", len(reasons))
+
+    def _update(self, sql: str, ids: Iterable[int]) -> int:
+        wanted = list(ids)
+        if not wanted:
+            return 0
+        marks = ", ".join("?" * len(wanted))
+        with self._transaction() as db:
+            return int(db.execute(sql.format(ids=marks), wanted).rowcount)
+
+    def mark_in_flight(self, ids: Iterable[int]) -> int:
+        """Pending rows `ids` become in flight (handed to the link); how many changed."""
+        sql = "UPDATE messages SET state = 'in_flight' WHERE state = 'pending' AND id IN ({ids})"
+        return self._update(sql, ids)
+
+    def confirm(self, ids: Iterable[int]) -> int:
+        """Delete delivered rows `ids`: the only way a sent message leaves; how many did."""
+        return self._update("DELETE FROM messages WHERE id IN ({ids})", ids)
+
+    def release(self, ids: Iterable[int]) -> int:
+        """In-flight rows `ids` go back to pending with one more attempt counted."""
+        sql = (
+            "UPDATE messages SET state = 'pending', attempts = attempts + 1"
+            " WHERE state = 'in_flight' AND id IN ({ids})"
+        )
+        return self._update(sql, ids)
+
+    def release_all(self) -> int:
+        """After a restart nothing is in flight: every in-flight row goes back to pending."""
+        with self._transaction() as db:
+            sql = "UPDATE messages SET state = 'pending' WHERE state = 'in_flight'"
+            return int(db.execute(sql).rowcount)
+
+    def expire(self, now: float) -> int:
+        """Delete every row whose time to live has passed at `now`; how many, counted."""
+        with self._transaction() as db:
+            gone = int(db.execute("DELETE FROM messages WHERE expires <= ?", (now,)).rowcount)
+            if gone:
+                self._count(db, "expiries", gone)
+        return gone
+
+    def pending(self) -> list[StoredMessage]:
+        """Every pending row, in sending order (for operators: `event-outbox --export`)."""
+        sql = f"SELECT {_COLUMNS} FROM messages WHERE state = 'pending' ORDER BY priority, created"
+        return [StoredMessage(*row) for row in self._db.execute(sql)]
+
+    def stats(self, now: float) -> OutboxStats:
+        """Depth by priority and destination, oldest age and the lifetime counters."""
+        db = self._db
+        counters = dict(db.execute("SELECT name, value FROM meta").fetchall())
+        oldest = db.execute("SELECT min(created) FROM messages").fetchone()[0]
+        return OutboxStats(
+            by_priority=dict(db.execute(_GROUP.format(column="priority")).fetchall()),
+            by_destination=dict(db.execute(_GROUP.format(column="destination")).fetchall()),
+            in_flight=db.execute(
+                "SELECT count(*) FROM messages WHERE state = 'in_flight'"
+            ).fetchone()[0],
+            oldest_age=None if oldest is None else max(0.0, now - oldest),
+            **{name: int(counters.get(name, 0)) for name in COUNTERS},
+        )
+
+
+_GROUP = "SELECT {column}, count(*) FROM messages GROUP BY {column} ORDER BY {column}"
