@@ -304,17 +304,25 @@ async def settle(swarm: Swarm, limit: float) -> None:
             await trio.sleep(1)
 
 
+LINE = {1: (650.0, 0.0), 2: (1300.0, 0.0), 3: (1300.0, 300.0), 4: (1950.0, 150.0)}
+"""UAV positions of the line: 4 hears 2 and 3, which hear 1, which hears the ground."""
+
+
+def line_motions() -> dict[int, Motion]:
+    motions: dict[int, Motion] = {GS: Stationary((0.0, 0.0, 2.0))}
+    for uav, (x, y) in LINE.items():
+        motions[uav] = Stationary((x, y, 100.0))
+    return motions
+
+
 async def line(seed: int, minutes: float) -> Report:
     """Four UAVs in a line: the far one hears only the next, which hears only the next."""
     fleet = authority("line", seed)
-    motions: dict[int, Motion] = {GS: Stationary((0.0, 0.0, 2.0))}
-    places = {1: (650.0, 0.0), 2: (1300.0, 0.0), 3: (1300.0, 300.0), 4: (1950.0, 150.0)}
-    for uav, (x, y) in places.items():
-        motions[uav] = Stationary((x, y, 100.0))
+    motions = line_motions()
     async with trio.open_nursery() as nursery:
         swarm = build(nursery, fleet, seed, RadioConfig(range_m=1000.0), motions)
         await trio.sleep(30)
-        await traffic(swarm, list(places), minutes * 60, seed)
+        await traffic(swarm, list(LINE), minutes * 60, seed)
         await settle(swarm, 120)
         nursery.cancel_scope.cancel()
     return report("line (far UAV through two relays)", swarm, minutes * 60)
@@ -433,10 +441,7 @@ async def dark(seed: int, minutes: float) -> Report:
     (detections at HIGH, MEDIUM and LOW); once it is back, what still lives arrives, in
     priority order; what outlived its TTL in the dark is dropped."""
     fleet = authority("dark", seed)
-    motions: dict[int, Motion] = {GS: Stationary((0.0, 0.0, 2.0))}
-    places = {1: (650.0, 0.0), 2: (1300.0, 0.0), 3: (1300.0, 300.0), 4: (1950.0, 150.0)}
-    for uav, (x, y) in places.items():
-        motions[uav] = Stationary((x, y, 100.0))
+    motions = line_motions()
     async with trio.open_nursery() as nursery:
         swarm = build(nursery, fleet, seed, RadioConfig(range_m=1000.0), motions)
         swarm.medium.schedule(60.0, NodeDown(GS))
@@ -444,7 +449,7 @@ async def dark(seed: int, minutes: float) -> Report:
         await trio.sleep(70)
         step = 0
         while trio.current_time() < 650:
-            for uav in places:
+            for uav in LINE:
                 for level in (Priority.HIGH, Priority.MEDIUM, Priority.LOW):
                     swarm.send(uav, GS, detection(step, trio.current_time()), level)
             step += 1
