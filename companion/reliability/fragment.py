@@ -52,6 +52,16 @@ class Reassembled:
     data: bytes
 
 
+def counter_field(counter: int) -> list[int]:
+    """The 24-bit counter as the dialect's uint8_t[3] field (little endian)."""
+    return list(counter.to_bytes(3, "little"))
+
+
+def counter_of(message: Any) -> int:
+    """The counter of an EVENT_ENVELOPE or EVENT_FRAGMENT message."""
+    return int.from_bytes(bytes(message.counter), "little")
+
+
 def split(
     counter: int, src: int, dst: int, meta: int, data: bytes, *, next_hop: int = 0
 ) -> list[Any]:
@@ -63,7 +73,7 @@ def split(
     count = -(-len(data) // DATA_LEN)
     if not MIN_COUNT <= count <= MAX_COUNT:
         raise LocalProtocolError(f"{len(data)} bytes make {count} fragments, not 2-255")
-    counter_bytes = list(counter.to_bytes(3, "little"))
+    counter_bytes = counter_field(counter)
     fragments = []
     for index in range(count):
         piece = list(data[index * DATA_LEN : (index + 1) * DATA_LEN])
@@ -111,7 +121,7 @@ class Reassembler:
         if refusal is not None:
             self.counters[refusal] += 1
             return None
-        key = (message.src, int.from_bytes(bytes(message.counter), "little"))
+        key = (message.src, counter_of(message))
         data = bytes(message.data)
         piece = data if message.index < message.count - 1 else data.rstrip(b"\x00")
         bundle = self._bundles.get(key)

@@ -88,11 +88,10 @@ class Header:
     @classmethod
     def of(cls, message: Any) -> Header:
         """The header of an EVENT_ENVELOPE or EVENT_FRAGMENT message."""
-        counter = int.from_bytes(bytes(message.counter), "little")
-        return cls.from_fields(counter, message.src, message.dst, message.meta)
+        return cls.from_fields(fragment.counter_of(message), message.src, message.dst, message.meta)
 
     def counter_bytes(self) -> list[int]:
-        return list(self.counter.to_bytes(3, "little"))
+        return fragment.counter_field(self.counter)
 
     def associated_data(self) -> bytes:
         return self.counter.to_bytes(3, "little") + bytes((self.src, self.dst, self.meta & 0x0F))
