@@ -7,7 +7,6 @@ import struct
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -22,10 +21,8 @@ from companion.security.certificate import (
 )
 from dialects import event
 
-NOW = 1_780_000_000
-AUTHORITY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
-AUTHORITY_PUB = AUTHORITY.public_key().public_bytes_raw()
-OTHER = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+from .keys import AUTHORITY, AUTHORITY_PUB, NOW, OTHER
+
 SIGNING_KEY = bytes(range(100, 132))
 AGREEMENT_KEY = bytes(range(150, 182))
 

@@ -20,10 +20,7 @@ from companion.security.revocation import (
     RevocationState,
 )
 
-NOW = 1_780_000_000
-AUTHORITY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
-AUTHORITY_PUB = AUTHORITY.public_key().public_bytes_raw()
-OTHER = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
+from .keys import AUTHORITY, AUTHORITY_PUB, NOW, OTHER
 
 
 def crl(version: int, *serials: int, key: Ed25519PrivateKey = AUTHORITY) -> RevocationList:
