@@ -11,8 +11,10 @@ Rules:
   items, `batch_wait` seconds after its first item, or as soon as a scheduler pass brings
   no newcomer (a lone producer never waits for company). Items arriving while a batch is
   being written form the next one.
-- `enqueue` returns only once its own row is committed. The wait is shielded from
-  cancellation: a producer never walks away not knowing (keys are idempotent anyway).
+- `enqueue` returns only once its own row is committed. The producer parks without an
+  Event (`wait_task_rescheduled`, as trio's own primitives do) and cannot be cancelled
+  while parked: it never walks away not knowing (keys are idempotent anyway). The flusher
+  wakes it with its own outcome.
 - A batch refused as a whole (full outbox or disk) is retried item by item, so each
   producer gets its own answer and one refusal does not sink its neighbours.
 - Leaving the context flushes what was accepted, then stops and joins the worker;
@@ -43,18 +45,14 @@ class OutboxClosed(OutboxError):
     """The outbox was closed before this item could be written."""
 
 
-class _Reply:
-    """One producer's answer slot, filled by the flusher."""
+def _uncancellable(_: object) -> trio.lowlevel.Abort:
+    """A producer's wait for its commit cannot be cancelled: it must learn the outcome."""
+    return trio.lowlevel.Abort.FAILED
 
-    __slots__ = ("done", "result")
 
-    def __init__(self) -> None:
-        self.done = trio.Event()
-        self.result: outcome.Outcome[int] = outcome.Error(OutboxClosed("outbox closed"))
-
-    def settle(self, result: outcome.Outcome[int]) -> None:
-        self.result = result
-        self.done.set()
+def _answer(task: trio.lowlevel.Task, result: outcome.Outcome[int]) -> None:
+    """Wake a producer parked in `Outbox.enqueue` with its own result."""
+    trio.lowlevel.reschedule(task, result)
 
 
 class Outbox:
@@ -69,7 +67,7 @@ class Outbox:
         self._batch_size = batch_size
         self._batch_wait = batch_wait
         self._clock = clock
-        send, receive = trio.open_memory_channel[tuple[OutboxItem, _Reply]](math.inf)
+        send, receive = trio.open_memory_channel[tuple[OutboxItem, trio.lowlevel.Task]](math.inf)
         self._send, self._receive = send, receive
 
     @property
@@ -127,14 +125,12 @@ class Outbox:
 
         Raises OutboxFull (or OutboxDiskFull) when refused, OutboxClosed after close.
         """
-        reply = _Reply()
         try:
-            self._send.send_nowait((item, reply))
+            self._send.send_nowait((item, trio.lowlevel.current_task()))
         except trio.ClosedResourceError:
             raise OutboxClosed("outbox closed") from None
-        with trio.CancelScope(shield=True):
-            await reply.done.wait()
-        return reply.result.unwrap()
+        row_id: int = await trio.lowlevel.wait_task_rescheduled(_uncancellable)
+        return row_id
 
     async def _flush_loop(self) -> None:
         """Collect batches from producers and commit each as one transaction."""
@@ -151,7 +147,7 @@ class Outbox:
         finally:
             while True:
                 try:
-                    self._receive.receive_nowait()[1].settle(self._closed())
+                    _answer(self._receive.receive_nowait()[1], self._closed())
                 except (trio.WouldBlock, trio.EndOfChannel):
                     break
 
@@ -159,7 +155,7 @@ class Outbox:
     def _closed() -> outcome.Outcome[int]:
         return outcome.Error(OutboxClosed("outbox closed before this item was written"))
 
-    def _take(self, batch: list[tuple[OutboxItem, _Reply]]) -> int:
+    def _take(self, batch: list[tuple[OutboxItem, trio.lowlevel.Task]]) -> int:
         """Move queued items into `batch` up to the batch size; how many came."""
         taken = 0
         while len(batch) < self._batch_size:
@@ -170,21 +166,21 @@ class Outbox:
             taken += 1
         return taken
 
-    async def _commit(self, batch: Sequence[tuple[OutboxItem, _Reply]]) -> None:
+    async def _commit(self, batch: Sequence[tuple[OutboxItem, trio.lowlevel.Task]]) -> None:
         items = [item for item, _ in batch]
         now = self._clock()
         try:
             ids = await self._call(lambda store: store.enqueue_many(items, now))
         except OutboxFull:
-            for item, reply in batch:  # one answer per producer
-                reply.settle(await outcome.acapture(self._call, self._single(item, now)))
+            for item, task in batch:  # one answer per producer
+                _answer(task, await outcome.acapture(self._call, self._single(item, now)))
             return
         except Exception as exc:  # the whole batch failed the same way: tell everyone
-            for _, reply in batch:
-                reply.settle(outcome.Error(exc))
+            for _, task in batch:
+                _answer(task, outcome.Error(exc))
             return
-        for (_, reply), row_id in zip(batch, ids, strict=True):
-            reply.settle(outcome.Value(row_id))
+        for (_, task), row_id in zip(batch, ids, strict=True):
+            _answer(task, outcome.Value(row_id))
 
     @staticmethod
     def _single(item: OutboxItem, now: float) -> Callable[[Store], int]:

@@ -154,6 +154,8 @@ class Store:
         self._validate = validate
         self.commits = 0
         """Write transactions committed by this connection: one fsync each."""
+        self._depth = 0
+        """Rows stored, kept in step with every committed change (no count(*) per write)."""
 
     @classmethod
     def open(
@@ -212,6 +214,7 @@ class Store:
         if max_bytes is not None:
             page = self._db.execute("PRAGMA page_size").fetchone()[0]
             self._db.execute(f"PRAGMA max_page_count = {max(1, max_bytes // page)}")
+        self._depth = self._db.execute("SELECT count(*) FROM messages").fetchone()[0]
 
     def close(self) -> None:
         """Close the connection (WAL checkpointed by SQLite when it is the last one)."""
@@ -239,31 +242,55 @@ class Store:
 
         An item whose key is already stored gets that row's id and changes nothing.
         """
-        ids: list[int] = []
         with self._transaction() as db:
-            depth = db.execute("SELECT count(*) FROM messages").fetchone()[0]
-            for item in items:
-                row = db.execute("SELECT id FROM messages WHERE msg_key = ?", (item.key,))
-                if (found := row.fetchone()) is not None:
-                    ids.append(found[0])
-                    continue
-                if depth >= self.max_messages:
-                    depth -= self._make_room(db, item, now)
-                cursor = db.execute(
-                    "INSERT INTO messages (msg_key, destination, priority, created, expires,"
-                    " payload) VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        item.key,
-                        item.destination,
-                        int(item.priority),
-                        item.created,
-                        item.deadline,
-                        item.payload,
-                    ),
-                )
+            if self._depth + len(items) <= self.max_messages:
+                ids, added = self._insert_all(db, items)
+            else:
+                ids, added = self._insert_making_room(db, items, now)
+        self._depth += added
+        return ids
+
+    def _insert_all(
+        self, db: sqlite3.Connection, items: Sequence[OutboxItem]
+    ) -> tuple[list[int], int]:
+        """One multi-row INSERT for a batch that fits; (ids in order, rows added)."""
+        rows = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(items))
+        values = [value for item in items for value in _row(item)]
+        inserted = dict(
+            db.execute(
+                f"INSERT INTO messages ({_INSERTED}) VALUES {rows}"
+                " ON CONFLICT (msg_key) DO NOTHING RETURNING msg_key, id",
+                values,
+            ).fetchall()
+        )
+        ids = [inserted.get(item.key) or self._row_of(item.key) or 0 for item in items]
+        return ids, len(inserted)
+
+    def _insert_making_room(
+        self, db: sqlite3.Connection, items: Sequence[OutboxItem], now: float
+    ) -> tuple[list[int], int]:
+        """Insert one at a time, evicting as `_make_room` allows; (ids, net rows added)."""
+        ids: list[int] = []
+        depth = self._depth
+        for item in items:
+            if depth >= self.max_messages and self._row_of(item.key) is None:
+                depth -= self._make_room(db, item, now)
+            cursor = db.execute(
+                f"INSERT INTO messages ({_INSERTED}) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (msg_key) DO NOTHING",
+                _row(item),
+            )
+            if cursor.rowcount == 1:
                 ids.append(int(cursor.lastrowid or 0))
                 depth += 1
-        return ids
+            else:
+                ids.append(self._row_of(item.key) or 0)
+        return ids, depth - self._depth
+
+    def _row_of(self, key: str) -> int | None:
+        """The id of the row stored under `key`, if any."""
+        found = self._db.execute("SELECT id FROM messages WHERE msg_key = ?", (key,)).fetchone()
+        return None if found is None else int(found[0])
 
     def _make_room(self, db: sqlite3.Connection, item: OutboxItem, now: float) -> int:
         """Delete expired rows, else one lower-or-equal priority row; how many went."""
@@ -330,6 +357,7 @@ class Store:
                 )
                 db.execute("DELETE FROM messages WHERE id = ?", (row_id,))
             self._count(db, "quarantined", len(reasons))
+        self._depth -= len(reasons)
 
     def _update(self, sql: str, ids: Iterable[int]) -> int:
         wanted = list(ids)
@@ -346,7 +374,9 @@ class Store:
 
     def confirm(self, ids: Iterable[int]) -> int:
         """Delete delivered rows `ids`: the only way a sent message leaves; how many did."""
-        return self._update("DELETE FROM messages WHERE id IN ({ids})", ids)
+        gone = self._update("DELETE FROM messages WHERE id IN ({ids})", ids)
+        self._depth -= gone
+        return gone
 
     def release(self, ids: Iterable[int]) -> int:
         """In-flight rows `ids` go back to pending with one more attempt counted."""
@@ -368,6 +398,7 @@ class Store:
             gone = int(db.execute("DELETE FROM messages WHERE expires <= ?", (now,)).rowcount)
             if gone:
                 self._count(db, "expiries", gone)
+        self._depth -= gone
         return gone
 
     def pending(self) -> list[StoredMessage]:
@@ -389,6 +420,21 @@ class Store:
             oldest_age=None if oldest is None else max(0.0, now - oldest),
             **{name: int(counters.get(name, 0)) for name in COUNTERS},
         )
+
+
+_INSERTED = "msg_key, destination, priority, created, expires, payload"
+
+
+def _row(item: OutboxItem) -> tuple[str, int, int, float, float, bytes]:
+    """The `_INSERTED` columns of `item`."""
+    return (
+        item.key,
+        item.destination,
+        int(item.priority),
+        item.created,
+        item.deadline,
+        item.payload,
+    )
 
 
 _GROUP = "SELECT {column}, count(*) FROM messages GROUP BY {column} ORDER BY {column}"
