@@ -8,6 +8,9 @@ the timer, repeat):
 - Before a frame leaves, the signing clock's reservation is saved if it needs to be
   (`TimestampStore`), so a restart never reuses a signing timestamp.
 - Any input or timer may create work: the transmitter and the timer are woken after each.
+- Delivery: given `on_arrival` / `on_event`, the runtime hands each arrived message and
+  each reliability event to them once, as soon as the stack produces it, and keeps none.
+  Without them the stack's `arrived` and `events` deques accumulate, for inspection.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import Any
 import trio
 
 from .link.timestamp_store import TimestampStore, save_reservation
-from .node import NodeStack
+from .node import Arrived, NodeStack
+from .reliability.events import Event
 from .transport import Transport
 
 
@@ -33,11 +37,15 @@ class StackRuntime:
         *,
         wall_clock: Callable[[], float] = time.time,
         store: TimestampStore | None = None,
+        on_arrival: Callable[[Arrived], None] | None = None,
+        on_event: Callable[[Event], None] | None = None,
     ) -> None:
         self.stack = stack
         self.transport = transport
         self._wall = wall_clock
         self._store = store
+        self.on_arrival = on_arrival
+        self.on_event = on_event
         self._work = trio.Event()
 
     def send(self, dst: int, message: Any, **options: Any) -> int:
@@ -52,9 +60,22 @@ class StackRuntime:
             nursery.start_soon(self._transmit_loop)
             nursery.start_soon(self._timer_loop)
 
+    def wall(self) -> float:
+        """The wall clock this runtime gives its stack."""
+        return self._wall()
+
     def _wake(self) -> None:
+        self._deliver()
         self._work.set()
         self._work = trio.Event()
+
+    def _deliver(self) -> None:
+        if self.on_event is not None:
+            while self.stack.events:
+                self.on_event(self.stack.events.popleft())
+        if self.on_arrival is not None:
+            while self.stack.arrived:
+                self.on_arrival(self.stack.arrived.popleft())
 
     async def _receive_loop(self) -> None:
         while True:

@@ -191,6 +191,11 @@ class Outbox:
         now = self._clock()
         return await self._call(lambda store: store.next_for(destination, now, limit))
 
+    async def pending_destinations(self) -> list[int]:
+        """Destinations with pending, unexpired messages."""
+        now = self._clock()
+        return await self._call(lambda store: store.pending_destinations(now))
+
     async def mark_in_flight(self, ids: Sequence[int]) -> int:
         """Mark rows as handed to the link."""
         return await self._call(lambda store: store.mark_in_flight(ids))

@@ -335,6 +335,14 @@ class Store:
             self._quarantine(rejected)
         return [m for m in messages if m.id not in rejected]
 
+    def pending_destinations(self, now: float) -> list[int]:
+        """Destinations with pending, unexpired messages."""
+        sql = (
+            "SELECT DISTINCT destination FROM messages WHERE state = 'pending' AND expires > ?"
+            " ORDER BY destination"
+        )
+        return [row[0] for row in self._db.execute(sql, (now,))]
+
     def _reject(self, message: StoredMessage) -> str | None:
         """Why `message` must not be sent, or None when it may."""
         if not isinstance(message.payload, bytes):
