@@ -2,7 +2,7 @@
 
 Rules:
 - Threading: one plain `threading.Thread` opens the Store and runs every call on it,
-  taken from a `queue.Queue` in order. sqlite3 connections belong to the thread that
+  taken from a `queue.SimpleQueue` in order. sqlite3 connections belong to the thread that
   made them, and `trio.to_thread` may pick a different cached thread per call, so a
   dedicated thread is the simple correct owner. Results come back through
   `TrioToken.run_sync_soon`, which never blocks the worker.
@@ -59,8 +59,8 @@ class Outbox:
     """Async face of a Store: build it with `open_outbox`."""
 
     def __init__(self, *, batch_size: int, batch_wait: float, clock: Callable[[], float]):
-        self._jobs: queue.Queue[tuple[Job, Callable[[outcome.Outcome[object]], None]] | None]
-        self._jobs = queue.Queue()
+        self._jobs: queue.SimpleQueue[tuple[Job, Callable[[outcome.Outcome[object]], None]] | None]
+        self._jobs = queue.SimpleQueue()
         self._store: Store | None = None
         self._stopped = False
         self._token = trio.lowlevel.current_trio_token()
