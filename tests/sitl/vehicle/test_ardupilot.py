@@ -1,0 +1,165 @@
+"""Real ArduPilot SITL: the launcher's process handling (with a stand-in executable that
+prints what SITL prints), and the double's smoke test against a real arducopter when
+`EVENT_ARDUPILOT_BINARY` names one."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import trio
+
+from dialects import event
+from sitl.vehicle.ardupilot import (
+    ENV_BINARY,
+    ArduPilotUnavailable,
+    SitlConfig,
+    SitlFailed,
+    find_binary,
+    running_sitl,
+)
+
+from . import HOME, Companion, waypoint
+
+STAND_IN = """#!{python}
+import json, signal, sys, time
+signal.signal(signal.SIGTERM, {on_term})
+with open("argv.json", "w") as argv:
+    json.dump(sys.argv[1:], argv)
+print("{line}", flush=True)
+time.sleep(600)
+"""
+
+
+def stand_in(tmp_path: Path, *, line: str, on_term: str = "signal.SIG_DFL") -> Path:
+    """An executable that logs `line` as SITL would and waits to be terminated."""
+    path = tmp_path / "arducopter"
+    path.write_text(STAND_IN.format(python=sys.executable, line=line, on_term=on_term))
+    path.chmod(0o755)
+    return path
+
+
+def test_command_line_sets_instance_model_home_defaults_and_wipe(tmp_path: Path) -> None:
+    config = SitlConfig(
+        tmp_path / "arducopter", instance=2, system_id=7, defaults=tmp_path / "copter.parm"
+    )
+    command = config.command(tmp_path / "sysid.parm")
+    assert config.port == 5780
+    assert command == [
+        str(tmp_path / "arducopter"),
+        "-I",
+        "2",
+        "--model",
+        "quad",
+        "--home",
+        "-35.363261,149.16523,584.0,0.0",
+        "--defaults",
+        f"{tmp_path / 'copter.parm'},{tmp_path / 'sysid.parm'}",
+        "--speedup",
+        "1.0",
+        "-w",
+    ]
+
+
+def test_find_binary_takes_the_argument_then_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    binary = stand_in(tmp_path, line="x")
+    assert find_binary(binary) == binary
+    monkeypatch.setenv(ENV_BINARY, str(binary))
+    assert find_binary() == binary
+    monkeypatch.setenv(ENV_BINARY, str(tmp_path / "missing"))
+    with pytest.raises(ArduPilotUnavailable, match="not an executable"):
+        find_binary()
+    monkeypatch.delenv(ENV_BINARY)
+    monkeypatch.setitem(sys.modules, "dronekit_sitl", None)  # as here: not installed
+    with pytest.raises(ArduPilotUnavailable, match=ENV_BINARY):
+        find_binary()
+
+
+async def test_running_sitl_waits_for_the_listening_line_then_terminates(
+    tmp_path: Path,
+) -> None:
+    binary = stand_in(tmp_path, line="SERIAL0 on TCP port 5770\\nWaiting for connection ....")
+    config = SitlConfig(binary, instance=1, system_id=3)
+    workdir = tmp_path / "run"
+    async with running_sitl(config, workdir=workdir, start_timeout=30) as sitl:
+        assert sitl.process.poll() is None
+        assert sitl.port == 5770
+        argv = json.loads((workdir / "argv.json").read_text())
+    assert sitl.process.returncode is not None
+    assert argv[argv.index("-I") + 1] == "1"
+    params_file = Path(argv[argv.index("--defaults") + 1])
+    assert params_file.read_text() == "SYSID_THISMAV 3\n"
+    assert "Waiting for connection" in sitl.log.read_text()
+
+
+async def test_a_sitl_that_ignores_sigterm_is_killed(tmp_path: Path) -> None:
+    binary = stand_in(tmp_path, line="Waiting for connection", on_term="signal.SIG_IGN")
+    async with running_sitl(SitlConfig(binary), start_timeout=30, stop_timeout=0.5) as sitl:
+        pass
+    assert sitl.process.returncode == -9
+
+
+async def test_a_sitl_that_exits_early_is_reported(tmp_path: Path) -> None:
+    binary = tmp_path / "arducopter"
+    binary.write_text(f"#!{sys.executable}\nprint('bad option')\nraise SystemExit(2)\n")
+    binary.chmod(0o755)
+    with pytest.raises(SitlFailed, match="exited with status 2"):
+        async with running_sitl(SitlConfig(binary), start_timeout=30):
+            pytest.fail("SITL should not have started")
+
+
+def test_upload_and_fly_smoke_test_on_real_arducopter(tmp_path: Path) -> None:
+    """The double's mission smoke test, against the real thing. A plain test that runs trio
+    itself, so that the skip reason reaches pytest's summary unwrapped."""
+    if not os.environ.get(ENV_BINARY):
+        pytest.skip(
+            "EVENT_ARDUPILOT_BINARY not set: ArduPilot SITL tests need a local arducopter binary"
+        )
+    trio.run(_smoke_test, tmp_path)
+
+
+async def _smoke_test(tmp_path: Path) -> None:
+    config = SitlConfig(find_binary(), instance=3, system_id=1, speedup=5)
+    async with running_sitl(config, workdir=tmp_path / "sitl") as sitl:
+        stream = await trio.open_tcp_stream("127.0.0.1", sitl.port)
+        async with stream, trio.open_nursery() as nursery:
+            companion = Companion(stream)
+            nursery.start_soon(companion.read_loop)
+            await _upload_and_fly(companion)
+            nursery.cancel_scope.cancel()
+
+
+async def _upload_and_fly(companion: Companion) -> None:
+    mav = companion.mav
+    await companion.send(mav.request_data_stream_encode(1, 1, event.MAV_DATA_STREAM_ALL, 4, 1))
+    await companion.wait_ready()
+    lat, lon, alt = HOME
+    items = [
+        waypoint(mav, 0, lat, lon, alt, frame=event.MAV_FRAME_GLOBAL),
+        waypoint(mav, 1, lat, lon, 10, command=event.MAV_CMD_NAV_TAKEOFF),
+        waypoint(mav, 2, lat + 0.0004, lon, 10),
+        waypoint(mav, 3, lat + 0.0004, lon + 0.0005, 10),
+        waypoint(mav, 4, 0, 0, 0, command=event.MAV_CMD_NAV_LAND),
+    ]
+    assert (await companion.upload(items)).type == event.MAV_MISSION_ACCEPTED
+    downloaded = await companion.download()
+    assert [(m.seq, m.command) for m in downloaded[1:]] == [(m.seq, m.command) for m in items[1:]]
+    assert all(
+        abs(m.x - i.x) <= 1 and abs(m.y - i.y) <= 1 for m, i in zip(downloaded, items, strict=True)
+    )
+    # Arming can still be refused for a while after the EKF reports a position.
+    with trio.fail_after(120):
+        while await companion.set_mode("GUIDED") or await companion.arm():
+            await trio.sleep(1)
+    ack = await companion.command(event.MAV_CMD_MISSION_START)
+    assert ack.result == event.MAV_RESULT_ACCEPTED
+    reached = [(await companion.next("MISSION_ITEM_REACHED", timeout=300)).message.seq]
+    while reached[-1] < 4:
+        reached.append((await companion.next("MISSION_ITEM_REACHED", timeout=300)).message.seq)
+    await companion.disarmed()
+    assert reached == [1, 2, 3, 4]
