@@ -1,0 +1,409 @@
+"""The reference command center's HTTP service: the cloud API (docs/api.openapi.yaml).
+
+It stands in for the user's cloud in tests and demos; it is not that cloud.
+
+Server choice: the standard library's `http.server.ThreadingHTTPServer`, one thread per
+connection. It costs no dependency, it is maintained with CPython, it speaks HTTP/1.1
+keep-alive, and a thread per connection is the natural shape for long polling with a few
+gateways. A production cloud behind a load balancer is another program; this one has to
+be correct and easy to read, not fast. (hypercorn with an ASGI app under trio would add
+two dependencies for no behaviour the tests need.)
+
+Rules:
+- Auth: `Authorization: Bearer <token>` (auth.py). No or unknown token: 401 with
+  `WWW-Authenticate: Bearer`; a known token without the right: 403. Only GET /api/health
+  is open.
+- POST /api/messages is all or nothing and idempotent: a batch with any invalid record
+  is answered 422 naming each bad record (`rejected`: index, msg_id, error) and nothing
+  is stored; otherwise 200 with `accepted` (new ids) and `duplicates` (ids already held).
+  A body that is not a batch at all is 400; over `max_body` bytes or `max_batch` records
+  is 413 (the client splits); no Content-Length is 411.
+- GET /api/commands long-polls: it answers as soon as a command after `after` exists, or
+  after `wait` seconds (at most MAX_WAIT) with none. `cursor` in the answer is the last
+  command's cursor, or, with none, `after` lowered to the newest cursor that exists: a
+  client whose cursor is past everything learns that the service was reset.
+- Faults (faults.py) are applied before anything else to /api/ requests.
+- Shutdown (`close`): stop accepting, wake long polls and hung requests, shut the open
+  connections down, join every request thread. Nothing lingers for a test to trip on.
+- Request logs go to the `groundstation.command_center` logger; tokens never do.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from ..commands import CommandError, parse_command
+from ..records import Record, RecordError, batch_items
+from . import auth
+from .auth import Identity, Tokens
+from .faults import Fault, FaultError, Faults
+from .store import CommandCenterStore, CommandConflict
+
+log = logging.getLogger("groundstation.command_center")
+
+MAX_WAIT = 60.0
+"""Longest long poll, in seconds: below common proxy and NAT idle timeouts."""
+MAX_BODY = 4 * 1024 * 1024
+MAX_BATCH = 1000
+_POLL = 0.5
+"""Long polls also look at the file this often, for commands queued by the CLI."""
+
+
+class HttpError(Exception):
+    """Answer the request with `status` and a JSON error body."""
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.body = status, {"error": message, **extra}
+
+
+class CommandCenterServer(ThreadingHTTPServer):
+    """The service: build, run `serve_forever` (or use `serving`), then `close`."""
+
+    daemon_threads = False  # joined on close, so no request outlives the server
+    block_on_close = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        store: CommandCenterStore,
+        tokens: Tokens,
+        *,
+        tls: ssl.SSLContext | None = None,
+        max_body: int = MAX_BODY,
+        max_batch: int = MAX_BATCH,
+    ) -> None:
+        self.store, self.tokens, self.tls = store, tokens, tls
+        self.max_body, self.max_batch = max_body, max_batch
+        self.faults = Faults()
+        self.stopping = threading.Event()
+        self.queued = threading.Condition()
+        self.waiting = 0
+        """Long polls waiting right now (guarded by `queued`), shown by /api/health."""
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    @property
+    def url(self) -> str:
+        """The base URL clients use."""
+        host, port = self.server_address[:2]
+        return f"{'https' if self.tls else 'http'}://{host!s}:{port}"
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Run in the request's thread: TLS handshake here, not in the accept loop."""
+        connection = request
+        try:
+            if self.tls is not None:
+                request.settimeout(10)
+                connection = self.tls.wrap_socket(request, server_side=True)
+            with self._open_lock:
+                self._open.add(connection)
+            _Handler(connection, client_address, self)
+        except OSError as exc:  # ssl.SSLError included: a failed handshake, a reset
+            log.debug("connection from %s ended: %s", client_address, exc)
+        finally:
+            with self._open_lock:
+                self._open.discard(connection)
+            if connection is not request:
+                connection.close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.exception("request from %s failed", client_address)
+
+    def close(self) -> None:
+        """Stop serving and join every request thread (call from another thread)."""
+        self.stopping.set()
+        with self.queued:
+            self.queued.notify_all()
+        self.shutdown()
+        with self._open_lock:
+            for connection in self._open:
+                # socket.socket.shutdown even for TLS: the handler's read sees EOF.
+                with suppress(OSError):
+                    socket.socket.shutdown(connection, socket.SHUT_RDWR)
+        self.server_close()
+
+    def notify_queued(self) -> None:
+        """Wake the long polls: a command was queued."""
+        with self.queued:
+            self.queued.notify_all()
+
+
+@contextmanager
+def serving(server: CommandCenterServer) -> Iterator[CommandCenterServer]:
+    """Run `server` in a thread for the block's duration, then close it."""
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="command center"
+    )
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.close()
+        thread.join()
+
+
+Route = Callable[["_Handler", Identity, dict[str, list[str]]], tuple[int, Any]]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 60  # an idle keep-alive connection is closed after a minute
+    server: CommandCenterServer
+    _body_done = False
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def _dispatch(self, method: str) -> None:
+        self._body_done = False
+        url = urlsplit(self.path)
+        fault = self.server.faults.take() if url.path.startswith("/api/") else None
+        if fault is not None and fault.mode != "lose":
+            self._inject(fault)
+            return
+        try:
+            route, right = _route(method, url.path)
+            identity = self._identify(right)
+            status, body = route(self, identity, parse_qs(url.query))
+        except HttpError as exc:
+            status, body = exc.status, exc.body
+        if fault is not None:  # "lose": the work is done, the answer never leaves
+            self.close_connection = True
+            return
+        self._discard_body()  # an early refusal leaves the body unread: not the next request
+        self._reply(status, body)
+
+    def _identify(self, right: str | None) -> Identity:
+        identity = self.server.tokens.identify(self.headers.get("Authorization"))
+        if right is None:
+            return identity or Identity("anonymous", "none")
+        if identity is None:
+            raise HttpError(401, "missing or unknown bearer token")
+        if not identity.may(right):
+            raise HttpError(403, f"role {identity.role} may not {right.replace('_', ' ')}")
+        return identity
+
+    def _inject(self, fault: Fault) -> None:
+        log.info("injecting %s into %s %s", fault.mode, self.command, self.path)
+        if fault.mode == "status":
+            self._discard_body()
+            self._reply(fault.status, {"error": f"injected fault: {fault.status}"})
+            return
+        if fault.mode == "hang":
+            self.server.stopping.wait(fault.hang)
+        self.close_connection = True
+
+    def _discard_body(self) -> None:
+        """Read and drop the body unless done; one too large to drain ends the connection."""
+        if self._body_done:
+            return
+        self._body_done = True
+        try:
+            length = self._length(required=False)
+        except HttpError:
+            length = -1
+        if 0 <= length <= self.server.max_body * 16:
+            self.rfile.read(length)
+        else:
+            self.close_connection = True
+
+    def _length(self, *, required: bool) -> int:
+        text = self.headers.get("Content-Length")
+        if text is None:
+            if required:
+                raise HttpError(411, "Content-Length is required")
+            return 0
+        try:
+            length = int(text)
+        except ValueError:
+            raise HttpError(400, "Content-Length is not a number") from None
+        if length < 0:
+            raise HttpError(400, "Content-Length is negative")
+        return length
+
+    def read_body(self) -> bytes:
+        """The request body; HttpError 411 or 413."""
+        length = self._length(required=True)
+        if length > self.server.max_body:
+            self._discard_body()
+            raise HttpError(413, f"body of {length} bytes exceeds {self.server.max_body}")
+        self._body_done = True
+        return bytes(self.rfile.read(length))
+
+    def read_json(self) -> Any:
+        """The request body as JSON; HttpError 411/413/400."""
+        data = self.read_body()
+        try:
+            return json.loads(data)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise HttpError(400, f"body is not JSON: {exc}") from None
+
+    def _reply(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if status == 401:
+            self.send_header("WWW-Authenticate", 'Bearer realm="command center"')
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
+
+
+# -- routes ---------------------------------------------------------------------------
+
+
+def _query_number(query: dict[str, list[str]], name: str, default: float, high: float) -> float:
+    text = query.get(name, [str(default)])[-1]
+    try:
+        value = float(text)
+    except ValueError:
+        raise HttpError(400, f"{name} must be a number") from None
+    if not 0 <= value <= high:
+        raise HttpError(400, f"{name} must be 0-{high}")
+    return value
+
+
+def post_messages(handler: _Handler, identity: Identity, _: dict[str, list[str]]) -> Any:
+    try:
+        items = batch_items(handler.read_body())
+    except RecordError as exc:
+        raise HttpError(400, str(exc)) from None
+    if len(items) > handler.server.max_batch:
+        raise HttpError(413, f"{len(items)} records exceed {handler.server.max_batch}")
+    records, rejected = [], []
+    for index, obj in enumerate(items):
+        try:
+            records.append(Record.from_json(obj))
+        except RecordError as exc:
+            msg_id = obj.get("msg_id") if isinstance(obj, dict) else None
+            rejected.append(
+                {
+                    "index": index,
+                    "msg_id": msg_id if isinstance(msg_id, str) else None,
+                    "error": str(exc),
+                }
+            )
+    if rejected:
+        raise HttpError(422, f"{len(rejected)} invalid record(s); none stored", rejected=rejected)
+    stored = handler.server.store.store(records, time.time(), identity.name)
+    return 200, {"accepted": stored.accepted, "duplicates": stored.duplicates}
+
+
+def get_messages(handler: _Handler, _: Identity, query: dict[str, list[str]]) -> Any:
+    after = int(_query_number(query, "after", 0, 2**62))
+    limit = int(_query_number(query, "limit", 100, 1000))
+    msg_type = query.get("msg_type", [None])[-1]
+    rows = handler.server.store.records(after=after, limit=limit, msg_type=msg_type)
+    messages = [{**record.to_json(), "row": row, "received_at": at} for row, record, at in rows]
+    return 200, {"messages": messages, "cursor": rows[-1][0] if rows else after}
+
+
+def get_commands(handler: _Handler, _: Identity, query: dict[str, list[str]]) -> Any:
+    after = int(_query_number(query, "after", 0, 2**62))
+    wait = _query_number(query, "wait", 0, MAX_WAIT)
+    limit = int(_query_number(query, "limit", 100, 100)) or 1
+    server = handler.server
+    deadline = time.monotonic() + wait
+    with server.queued:
+        server.waiting += 1
+    try:
+        while not (found := server.store.commands_after(after, limit)):
+            left = deadline - time.monotonic()
+            if left <= 0 or server.stopping.is_set():
+                break
+            with server.queued:
+                server.queued.wait(min(left, _POLL))
+    finally:
+        with server.queued:
+            server.waiting -= 1
+    cursor = found[-1].cursor if found else min(after, server.store.latest_cursor())
+    return 200, {"commands": [command.to_json() for command in found], "cursor": cursor}
+
+
+def post_commands(handler: _Handler, identity: Identity, _: dict[str, list[str]]) -> Any:
+    body = handler.read_json()
+    if isinstance(body, dict) and "command_id" not in body:
+        body = {**body, "command_id": f"cc-{uuid.uuid4().hex[:16]}"}
+    try:
+        command = parse_command(body)
+    except CommandError as exc:
+        raise HttpError(422, str(exc)) from None
+    try:
+        cursor = handler.server.store.queue(command.to_json(), time.time(), identity.name)
+    except CommandConflict as exc:
+        raise HttpError(409, str(exc)) from None
+    handler.server.notify_queued()
+    return 201, {"command_id": command.command_id, "cursor": cursor}
+
+
+def get_health(handler: _Handler, _: Identity, __: dict[str, list[str]]) -> Any:
+    store = handler.server.store
+    return 200, {
+        "status": "ok",
+        "records": store.count(),
+        "latest_cursor": store.latest_cursor(),
+        "waiting_polls": handler.server.waiting,
+    }
+
+
+def get_faults(handler: _Handler, _: Identity, __: dict[str, list[str]]) -> Any:
+    return 200, handler.server.faults.state()
+
+
+def post_faults(handler: _Handler, _: Identity, __: dict[str, list[str]]) -> Any:
+    try:
+        fault = Fault.from_json(handler.read_json())
+    except FaultError as exc:
+        raise HttpError(422, str(exc)) from None
+    handler.server.faults.set(fault)
+    return 200, handler.server.faults.state()
+
+
+def delete_faults(handler: _Handler, _: Identity, __: dict[str, list[str]]) -> Any:
+    handler.server.faults.clear()
+    return 200, handler.server.faults.state()
+
+
+ROUTES: dict[tuple[str, str], tuple[Route, str | None]] = {
+    ("POST", "/api/messages"): (post_messages, auth.POST_MESSAGES),
+    ("GET", "/api/messages"): (get_messages, auth.READ_MESSAGES),
+    ("GET", "/api/commands"): (get_commands, auth.PULL_COMMANDS),
+    ("POST", "/api/commands"): (post_commands, auth.QUEUE_COMMANDS),
+    ("GET", "/api/health"): (get_health, None),
+    ("GET", "/admin/faults"): (get_faults, auth.INJECT_FAULTS),
+    ("POST", "/admin/faults"): (post_faults, auth.INJECT_FAULTS),
+    ("DELETE", "/admin/faults"): (delete_faults, auth.INJECT_FAULTS),
+}
+
+
+def _route(method: str, path: str) -> tuple[Route, str | None]:
+    found = ROUTES.get((method, path.rstrip("/") or "/"))
+    if found is not None:
+        return found
+    if any(known == path for _, known in ROUTES):
+        raise HttpError(405, f"{method} is not allowed on {path}")
+    raise HttpError(404, f"no such resource: {path}")

@@ -1,0 +1,275 @@
+"""Records: the cloud's view of one message, as the uplink sends it and the cloud stores it.
+
+Rules:
+- A Record has the seed's fields (msg_id, msg_type, payload, source, destination,
+  priority, timestamp); its JSON form is exactly those seven keys. Reading JSON ignores
+  other keys (the seed's clients also send `ttl` and `requires_ack`), so newer clients
+  keep working with older services.
+- Every Record is valid once built: the constructor checks each field and raises
+  RecordError naming the field. Reading untrusted JSON raises RecordError and nothing
+  else.
+- msg_id is stable: derived from the message's content, never random, so a duplicate
+  that came twice over the radio maps to the same id and the cloud stores it once.
+    * messages with a reliability `seq` (detection, commands, bulk header):
+      f"{src}-{seq}", since seq numbers a sender's messages towards one destination;
+      a gateway other than the default 255 adds f"-gw{gateway}" (another seq space);
+    * EVENT_ACK: f"{src}-ack-{seq}-{outcome}" (a later outcome is a new record);
+    * telemetry, status, heartbeat (no seq): f"{src}-{type}-{time}-{digest}", where
+      digest is 8 hex digits of SHA-256 over the message's fields: two samples in the
+      same second are different records, two copies of one sample are the same;
+    * mission items, bulk data: by what they carry (mission or transfer and position).
+- Payload: the message's fields in the dialect's units (dialects/event.xml), arrays as
+  lists, char arrays as str, plus `lat_deg`/`lon_deg` where lat/lon exist, enum names
+  where they help a reader (`outcome_name`), and `gateway`, the ground station it came
+  through. Key material (EVENT_GROUP_KEY) and security control never become records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from companion.node import issued_at
+from dialects import event
+
+PRIORITIES = range(4)
+"""EVENT_PRIORITY values: 0 CRITICAL, 1 HIGH, 2 MEDIUM, 3 LOW."""
+FIELDS = ("msg_id", "msg_type", "source", "destination", "priority", "timestamp", "payload")
+DEFAULT_GATEWAY = 255
+
+_MSG_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}")
+_MSG_TYPE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_MAX_NAME = 64
+
+_REFUSED = frozenset({event.MAVLINK_MSG_ID_EVENT_GROUP_KEY, event.MAVLINK_MSG_ID_EVENT_REVOCATION})
+"""Security control: a group key is secret, a revocation list is the fleet's own business."""
+
+
+class RecordError(ValueError):
+    """A record, a batch or a message that cannot be one is invalid; the text says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One message as the cloud sees it. The constructor validates every field."""
+
+    msg_id: str
+    msg_type: str
+    source: str
+    destination: str
+    priority: int
+    timestamp: float
+    payload: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        _check_text("msg_id", self.msg_id, _MSG_ID)
+        _check_text("msg_type", self.msg_type, _MSG_TYPE)
+        for name in ("source", "destination"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not 0 < len(value) <= _MAX_NAME:
+                raise RecordError(f"{name} must be a string of 1-{_MAX_NAME} characters")
+        if type(self.priority) is not int or self.priority not in PRIORITIES:
+            raise RecordError(f"priority must be an integer 0-3, got {self.priority!r}")
+        if (
+            type(self.timestamp) not in (int, float)
+            or not math.isfinite(self.timestamp)
+            or self.timestamp < 0
+        ):
+            raise RecordError(f"timestamp must be a finite number >= 0, got {self.timestamp!r}")
+        if not isinstance(self.payload, dict) or not all(isinstance(k, str) for k in self.payload):
+            raise RecordError("payload must be a JSON object")
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as a JSON object (the seven fields)."""
+        return {name: getattr(self, name) for name in FIELDS}
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Record:
+        """Read one record from parsed JSON; RecordError if it is not a valid one."""
+        if not isinstance(obj, Mapping):
+            raise RecordError(f"a record must be a JSON object, got {type(obj).__name__}")
+        missing = [name for name in FIELDS if name not in obj]
+        if missing:
+            raise RecordError(f"record lacks {', '.join(missing)}")
+        return cls(**{name: obj[name] for name in FIELDS})
+
+
+def _check_text(name: str, value: object, pattern: re.Pattern[str]) -> None:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise RecordError(f"{name} must match {pattern.pattern}, got {value!r}")
+
+
+def encode_batch(records: Iterable[Record]) -> bytes:
+    """`{"messages": [...]}` as compact UTF-8 JSON; RecordError if a payload is not JSON."""
+    try:
+        text = json.dumps(
+            {"messages": [record.to_json() for record in records]},
+            separators=(",", ":"),
+            allow_nan=False,
+        )
+    except (TypeError, ValueError) as exc:
+        raise RecordError(f"payload is not plain JSON: {exc}") from exc
+    return text.encode()
+
+
+def decode_batch(data: bytes) -> list[Record]:
+    """Read a `{"messages": [...]}` body; RecordError names the first bad record."""
+    messages = batch_items(data)
+    records = []
+    for index, obj in enumerate(messages):
+        try:
+            records.append(Record.from_json(obj))
+        except RecordError as exc:
+            raise RecordError(f"messages[{index}]: {exc}") from None
+    return records
+
+
+def batch_items(data: bytes) -> list[Any]:
+    """The raw `messages` list of a batch body; RecordError if the body is not a batch."""
+    try:
+        body = json.loads(data)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RecordError(f"body is not JSON: {exc}") from None
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if not isinstance(messages, list):
+        raise RecordError('body must be a JSON object {"messages": [...]}')
+    return messages
+
+
+# -- from dialect messages --------------------------------------------------------------
+
+
+def _enum_names(enum: str, prefix: str) -> dict[int, str]:
+    return {
+        value: entry.name.removeprefix(prefix).lower()
+        for value, entry in event.enums[enum].items()
+        if not entry.name.endswith("_ENUM_END")
+    }
+
+
+OUTCOME_NAMES = _enum_names("EVENT_OUTCOME", "EVENT_OUTCOME_")
+"""EVENT_OUTCOME value -> lowercase name ("accepted", "completed", "invalid", ...)."""
+MSG_TYPE_NAMES = _enum_names("EVENT_MSG_TYPE", "EVENT_MSG_TYPE_")
+"""EVENT_MSG_TYPE value -> lowercase name ("mission_assign", "detection", ...)."""
+_BY_ID: dict[int, str] = {
+    msgid: cls.msgname.removeprefix("EVENT_").lower()
+    for msgid, cls in event.mavlink_map.items()
+    if 24100 <= msgid < 24120 and msgid not in _REFUSED
+}
+"""Inner message id -> record msg_type ("detection", "telemetry", "ack", ...)."""
+
+
+def msg_type_of(message: Any) -> str:
+    """The record msg_type of an inner EVENT message; RecordError for any other."""
+    try:
+        return _BY_ID[int(message.get_msgId())]
+    except (AttributeError, KeyError, TypeError, ValueError):
+        name = getattr(message, "msgname", type(message).__name__)
+        raise RecordError(f"{name} is not an EVENT inner message the cloud takes") from None
+
+
+def record_from_message(
+    src: int,
+    message: Any,
+    priority: int,
+    *,
+    gateway: int = DEFAULT_GATEWAY,
+    received: float | None = None,
+) -> Record:
+    """The Record of inner message `message` that node `src` sent through `gateway`.
+
+    `timestamp` is the time the message carries (detections: ms, converted to seconds),
+    else `received` (default: now). Raises RecordError for a message that is not an EVENT
+    inner message, or for key material.
+    """
+    msg_type = msg_type_of(message)
+    payload = _payload(message)
+    msg_id = _msg_id(src, msg_type, message, payload, gateway)
+    payload["gateway"] = gateway
+    issued = issued_at(message)
+    when = issued if issued is not None else (time.time() if received is None else received)
+    return Record(
+        msg_id=msg_id,
+        msg_type=msg_type,
+        source=f"uav-{src}",
+        destination="command",
+        priority=int(priority),
+        timestamp=when,
+        payload=payload,
+    )
+
+
+def _payload(message: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {}
+    for name in message.get_fieldnames():
+        value = getattr(message, name)
+        if isinstance(value, bytes):
+            value = value.decode("ascii", errors="replace").rstrip("\x00")
+        payload[name] = list(value) if isinstance(value, list | tuple) else value
+    for axis in ("lat", "lon"):
+        if isinstance(payload.get(axis), int):
+            payload[f"{axis}_deg"] = payload[axis] / 1e7
+    if message.get_msgId() == event.MAVLINK_MSG_ID_EVENT_ACK:
+        payload["outcome_name"] = OUTCOME_NAMES.get(message.outcome, str(message.outcome))
+        payload["acked_type"] = MSG_TYPE_NAMES.get(message.msg_type, str(message.msg_type))
+    return payload
+
+
+def _msg_id(src: int, msg_type: str, message: Any, fields: dict[str, Any], gateway: int) -> str:
+    msgid = message.get_msgId()
+    if msgid == event.MAVLINK_MSG_ID_EVENT_ACK:
+        return f"{src}-ack-{message.seq}-{message.outcome}"
+    if hasattr(message, "seq"):
+        suffix = "" if gateway == DEFAULT_GATEWAY else f"-gw{gateway}"
+        return f"{src}-{message.seq}{suffix}"
+    if msgid == event.MAVLINK_MSG_ID_EVENT_MISSION_ITEMS:
+        return f"{src}-{msg_type}-{message.mission_id}-{message.start_index}"
+    if msgid == event.MAVLINK_MSG_ID_EVENT_BULK_DATA:
+        return f"{src}-{msg_type}-{message.transfer_id}-{message.offset}"
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{src}-{msg_type}-{message.time}-{digest}"
+
+
+# -- command outcomes -------------------------------------------------------------------
+
+
+def command_outcome_record(
+    command_id: str,
+    uav: int,
+    outcome: int,
+    *,
+    reason: str = "",
+    source: str | None = None,
+    priority: int = 1,
+    timestamp: float | None = None,
+) -> Record:
+    """An "ack" record telling the cloud what became of command `command_id`.
+
+    `outcome` is an EVENT_OUTCOME value; `source` defaults to f"uav-{uav}" (the vehicle
+    answered) and is the gateway's name when the ground station itself decided (for
+    example INVALID for a malformed command). One record per (command, outcome).
+    """
+    name = OUTCOME_NAMES.get(outcome)
+    if name is None:
+        raise RecordError(f"outcome {outcome!r} is not an EVENT_OUTCOME value")
+    return Record(
+        msg_id=f"cmd-{command_id}-{name}",
+        msg_type="ack",
+        source=f"uav-{uav}" if source is None else source,
+        destination="command",
+        priority=priority,
+        timestamp=time.time() if timestamp is None else timestamp,
+        payload={
+            "command_id": command_id,
+            "uav": uav,
+            "outcome": outcome,
+            "outcome_name": name,
+            "reason": reason,
+        },
+    )
