@@ -230,7 +230,8 @@ class NodeStack:
         bundle = []
         for message in decision.accepted:
             if message.get_msgId() == event.MAVLINK_MSG_ID_EVENT_ACK:
-                self.reliable.on_ack(delivered.src, message.seq, message.outcome, now)
+                reason = str(message.reason)
+                self.reliable.on_ack(delivered.src, message.seq, message.outcome, now, reason)
             else:
                 bundle.append(message)
         if not bundle:

@@ -10,7 +10,9 @@ Rules:
   else.
 - msg_id is stable: derived from the message's content, never random, so a duplicate
   that came twice over the radio maps to the same id and the cloud stores it once.
-    * messages with a reliability `seq` (detection, commands, bulk header):
+    * EVENT_DETECTION: f"{src}-detection-{time}-{track_id}" (time in ms): a UAV that
+      restarts resends its stored detections under new seqs, and they keep their id;
+    * other messages with a reliability `seq` (commands, bulk header):
       f"{src}-{seq}", since seq numbers a sender's messages towards one destination;
       a gateway other than the default 255 adds f"-gw{gateway}" (another seq space);
     * EVENT_ACK: f"{src}-ack-{seq}-{outcome}" (a later outcome is a new record);
@@ -225,8 +227,12 @@ def _msg_id(src: int, msg_type: str, message: Any, fields: dict[str, Any], gatew
     msgid = message.get_msgId()
     if msgid == event.MAVLINK_MSG_ID_EVENT_ACK:
         return f"{src}-ack-{message.seq}-{message.outcome}"
+    suffix = "" if gateway == DEFAULT_GATEWAY else f"-gw{gateway}"
+    if msgid == event.MAVLINK_MSG_ID_EVENT_DETECTION:
+        # A UAV that restarts sends its stored detections again under new seqs: the
+        # detection's own time and track make the id, so the cloud still sees it once.
+        return f"{src}-{msg_type}-{message.time}-{message.track_id}{suffix}"
     if hasattr(message, "seq"):
-        suffix = "" if gateway == DEFAULT_GATEWAY else f"-gw{gateway}"
         return f"{src}-{message.seq}{suffix}"
     if msgid == event.MAVLINK_MSG_ID_EVENT_MISSION_ITEMS:
         return f"{src}-{msg_type}-{message.mission_id}-{message.start_index}"

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import trio
@@ -58,6 +58,7 @@ class OutboxSync:
         *,
         window: int = DEFAULT_WINDOW,
         poll: float = 1.0,
+        on_handed: Callable[[str, int, int], None] | None = None,
     ) -> None:
         if window < 1:
             raise LocalProtocolError(f"window must be at least 1, not {window}")
@@ -65,6 +66,9 @@ class OutboxSync:
         self.runtime = runtime
         self.window = window
         self.poll = poll
+        self.on_handed = on_handed
+        """Told (key, destination, seq) each time a row goes to the stack, so the caller
+        can match the ACK events that come back to what it submitted."""
         self.counters: Counter[str] = Counter()
         self._in_flight: dict[tuple[int, int], int] = {}
         """(destination, seq) -> row id of what the stack holds for us."""
@@ -162,6 +166,8 @@ class OutboxSync:
                     dst, head, priority=Priority(row.priority), attached=tuple(attached)
                 )
                 self._in_flight[(dst, seq)] = row.id
+                if self.on_handed is not None:
+                    self.on_handed(row.key, dst, seq)
                 self._per_destination[dst] += 1
                 self.counters["handed_over"] += 1
 

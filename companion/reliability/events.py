@@ -37,6 +37,8 @@ class Acknowledged:
     outcome: int
     rtt: float | None
     """The round trip if it could be measured (sent once, not LOW)."""
+    reason: str = ""
+    """The EVENT_ACK's reason text, if it gave one."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

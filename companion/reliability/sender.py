@@ -151,12 +151,12 @@ class ReliableSender:
         """The round-trip estimator towards `dst`."""
         return self._destination(dst).rtt
 
-    def on_ack(self, src: int, seq: int, outcome: int, now: float) -> None:
-        """Take the EVENT_ACK fields `seq` and `outcome` that `src` sent us."""
+    def on_ack(self, src: int, seq: int, outcome: int, now: float, reason: str = "") -> None:
+        """Take the EVENT_ACK fields `seq`, `outcome` and `reason` that `src` sent us."""
         peer = self._peers.get(src)
         entry = None if peer is None else peer.in_flight.pop(seq, None)
         if peer is None or entry is None:
-            self._on_other_ack(src, seq, outcome)
+            self._on_other_ack(src, seq, outcome, reason)
             return
         rtt = None
         if entry.retransmissions == 0 and entry.priority is not Priority.LOW:
@@ -164,7 +164,7 @@ class ReliableSender:
             peer.rtt.sample(rtt)
             self.counters["rtt_samples"] += 1
         self._remember(src, seq, outcome)
-        self._events.append(Acknowledged(dst=src, seq=seq, outcome=outcome, rtt=rtt))
+        self._events.append(Acknowledged(dst=src, seq=seq, outcome=outcome, rtt=rtt, reason=reason))
         self.counters["acknowledged"] += 1
         self._release(peer, now)
 
@@ -290,7 +290,7 @@ class ReliableSender:
                 else:
                     return
 
-    def _on_other_ack(self, src: int, seq: int, outcome: int) -> None:
+    def _on_other_ack(self, src: int, seq: int, outcome: int, reason: str) -> None:
         previous = self._recent.get((src, seq))
         if previous is None:
             self.counters["ack_unknown"] += 1
@@ -298,7 +298,9 @@ class ReliableSender:
             self.counters["ack_duplicate"] += 1
         else:
             self._remember(src, seq, outcome)
-            self._events.append(Acknowledged(dst=src, seq=seq, outcome=outcome, rtt=None))
+            self._events.append(
+                Acknowledged(dst=src, seq=seq, outcome=outcome, rtt=None, reason=reason)
+            )
             self.counters["ack_updated"] += 1
 
     def _remember(self, src: int, seq: int, outcome: int) -> None:

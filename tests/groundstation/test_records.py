@@ -132,7 +132,7 @@ def test_detection_becomes_a_record_in_dialect_units() -> None:
     message = detection(seq=41)
     message.time = 1_750_000_000_250  # ms
     made = record_from_message(7, message, 1)
-    assert made.msg_id == "7-41"
+    assert made.msg_id == f"7-detection-{message.time}-{message.track_id}"
     assert (made.msg_type, made.source, made.destination) == ("detection", "uav-7", "command")
     assert made.timestamp == 1_750_000_000.25
     assert made.payload["lat"] == -353632621
@@ -159,7 +159,18 @@ def test_two_samples_in_one_second_are_two_records() -> None:
 
 
 def test_another_gateway_numbers_its_own_seq_space() -> None:
-    assert record_from_message(7, detection(seq=5), 1, gateway=254).msg_id == "7-5-gw254"
+    message = detection(seq=5)
+    expected = f"7-detection-{message.time}-{message.track_id}-gw254"
+    assert record_from_message(7, message, 1, gateway=254).msg_id == expected
+    abort = event.MAVLink_event_mission_abort_message(5, 1, 0, 0)
+    assert record_from_message(7, abort, 0, gateway=254).msg_id == "7-5-gw254"
+
+
+def test_a_detection_sent_again_under_a_new_seq_keeps_its_id() -> None:
+    """After a restart a UAV's outbox sends its detections again, numbered anew."""
+    first, again = detection(seq=5), detection(seq=5)
+    again.seq = 90210
+    assert record_from_message(7, first, 1).msg_id == record_from_message(7, again, 1).msg_id
 
 
 def test_ack_names_seq_and_outcome() -> None:

@@ -1,0 +1,330 @@
+"""The companion agent: one trio process wiring flight controller, detector, stack and radio.
+
+    detector --UDP JSON lines--> Intake --> EVENT_DETECTION (+ chip as LOW bulk)
+        --> OutboxSync (durable) --> NodeStack --> radio
+    radio --> NodeStack --> commands --> Executor --> AutopilotAdapter --> flight controller
+                                     <-- EVENT_ACK with the outcome <--
+    AutopilotAdapter state --> EVENT_TELEMETRY / EVENT_STATUS (live, no ACK) --> radio
+
+Rules:
+- Everything ACK-required that the agent originates (detections, bulk) goes through the
+  durable outbox: a power cut after `submit` returned loses nothing. Telemetry and status
+  are live: the next one replaces a lost one.
+- Commands execute one at a time, in arrival order, except that an abort cancels whatever
+  command is running and goes first (`Executor`).
+- The signing clock's reservation is saved in `state_dir` before frames leave, so a reboot
+  never reuses a signing timestamp.
+- Shutdown (SIGTERM, SIGINT or cancellation): the outbox is closed after everything it
+  accepted is committed; the tlog is flushed and closed.
+- Log lines are `key=value` pairs (logfmt) on stderr, one per event worth an operator's
+  attention; counters are in `snapshot()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import trio
+
+from dialects import event
+
+from ..autopilot.adapter import AbortAction, AutopilotAdapter
+from ..autopilot.executor import CommandExecutor
+from ..autopilot.tlog import TlogWriter
+from ..autopilot.vehicle_state import LinkEvent
+from ..link.signing import SigningClock
+from ..link.timestamp_store import TimestampStore
+from ..node import Arrived, NodeStack
+from ..outbox import open_outbox
+from ..outbox.sync import OutboxSync, valid_bundle
+from ..reliability.priority import Priority
+from ..runtime import StackRuntime
+from ..security.keystore import load_node_keys
+from ..transport import Transport, open_serial, open_tcp_client, open_udp_bind, open_udp_connect
+from .bulk import bulk_parts
+from .config import AgentConfig, Endpoint
+from .intake import DetectionReport, Intake
+from .linkloss import Action, LinkLossPolicy
+from .telemetry import AgentStatus, TelemetryClock, status, status_flags, telemetry
+
+log = logging.getLogger("event.agent")
+COMMANDS = frozenset(
+    {
+        event.MAVLINK_MSG_ID_EVENT_MISSION_ASSIGN,
+        event.MAVLINK_MSG_ID_EVENT_MISSION_ABORT,
+        event.MAVLINK_MSG_ID_EVENT_RETASK,
+        event.MAVLINK_MSG_ID_EVENT_PARAM_UPDATE,
+    }
+)
+LINK_LOSS_ABORT = {Action.LOITER: AbortAction.HOLD, Action.RTL: AbortAction.RTL}
+
+
+@asynccontextmanager
+async def open_transport(endpoint: Endpoint, *, listen: bool = False) -> AsyncIterator[Transport]:
+    """The byte transport an `Endpoint` names (a UDP endpoint listens when `listen`)."""
+    if endpoint.kind == "serial":
+        async with open_serial(endpoint.host, endpoint.port) as serial:
+            yield serial
+    elif endpoint.kind == "tcp":
+        async with open_tcp_client(endpoint.host, endpoint.port) as tcp:
+            yield tcp
+    elif listen:
+        async with open_udp_bind(endpoint.host, endpoint.port) as server:
+            yield server
+    else:
+        async with open_udp_connect(endpoint.host, endpoint.port) as client:
+            yield client
+
+
+class Agent:
+    """Build with `open_agent`; `run()` until cancelled."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        runtime: StackRuntime,
+        sync: OutboxSync,
+        adapter: AutopilotAdapter,
+        *,
+        wall_clock: Callable[[], float],
+    ) -> None:
+        self.config = config
+        self.runtime = runtime
+        self.sync = sync
+        self.adapter = adapter
+        self.executor = CommandExecutor(adapter)
+        self.intake = Intake()
+        self.counters: Counter[str] = Counter()
+        self.link_loss = LinkLossPolicy(config.link_loss_action, config.link_loss_timeout)
+        self._wall = wall_clock
+        self._started = trio.current_time()
+        self._next_transfer = 1
+        self._mission_id = 0
+        self._last_outcome = event.EVENT_OUTCOME_ACCEPTED
+        self._nursery: trio.Nursery | None = None
+        self.detection_port: int | None = None
+        """The UDP port the detector intake listens on, once it is bound."""
+
+    @property
+    def ground(self) -> int:
+        return self.config.ground_station
+
+    # -- run -----------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.runtime.run)
+            nursery.start_soon(self.sync.run)
+            nursery.start_soon(self.adapter.run)
+            self._nursery = nursery
+            nursery.start_soon(self._report_loop)
+            await nursery.start(self._intake_loop)
+            log.info(
+                "event=started node=%d radio=%s:%s autopilot=%s:%s detector_port=%s",
+                self.config.node_id,
+                self.config.radio.kind,
+                self.config.radio.port,
+                self.config.autopilot.kind,
+                self.config.autopilot.port,
+                self.detection_port,
+            )
+            task_status.started()
+
+    def on_arrival(self, arrived: Arrived) -> None:
+        """From the stack: each command gets a task; the executor puts them in turn."""
+        head = arrived.messages[0].get_msgId()
+        if head not in COMMANDS or self._nursery is None:
+            self.counters["ignored_inbound"] += 1
+            return
+        self._nursery.start_soon(self._execute, arrived)
+
+    def on_link_event(self, link: LinkEvent) -> None:
+        log.warning("event=autopilot_link kind=%s", link.kind.name.lower())
+
+    async def _execute(self, arrived: Arrived) -> None:
+        head = arrived.messages[0]
+        ack = await self.executor.execute(arrived.messages)
+        if ack is None:
+            return
+        self._last_outcome = ack.outcome
+        if head.get_msgId() == event.MAVLINK_MSG_ID_EVENT_MISSION_ASSIGN and ack.outcome in (
+            event.EVENT_OUTCOME_ACCEPTED,
+            event.EVENT_OUTCOME_COMPLETED,
+        ):
+            self._mission_id = head.mission_id
+        log.info(
+            "event=command type=%s src=%d seq=%d outcome=%d reason=%r",
+            head.get_type(),
+            arrived.src,
+            head.seq,
+            ack.outcome,
+            ack.reason,
+        )
+        self.runtime.send(arrived.src, ack, priority=Priority(arrived.priority))
+
+    # -- detections ----------------------------------------------------------------------
+
+    async def _intake_loop(self, *, task_status: trio.TaskStatus[None]) -> None:
+        sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+        with sock:
+            await sock.bind((self.config.detector.host, self.config.detector.port))
+            self.detection_port = sock.getsockname()[1]
+            task_status.started()
+            while True:
+                data = await sock.recv(65536)
+                for report in self.intake.datagram(data):
+                    await self.report_detection(report)
+                if self.intake.counters["refused"] > self.counters["intake_refused_logged"]:
+                    self.counters["intake_refused_logged"] = self.intake.counters["refused"]
+                    log.warning("event=detection_refused reason=%r", self.intake.last_error)
+
+    async def report_detection(self, report: DetectionReport) -> int:
+        """Stamp `report` with the vehicle's position and time, store it, send it home.
+
+        Returns once the detection (and its chip) is committed to the outbox.
+        """
+        state = self.adapter.state
+        chip_id = 0
+        if report.chip is not None:
+            chip_id = self._next_transfer
+            self._next_transfer = self._next_transfer % 65535 + 1
+            for header, chunks in bulk_parts(report.chip, chip_id, event.EVENT_MSG_TYPE_IMAGE):
+                await self.sync.submit(self.ground, header, priority=Priority.LOW, attached=chunks)
+        taken = report.time if report.time is not None else self._wall()
+        detection = event.MAVLink_event_detection_message(
+            seq=0,
+            time=int(taken * 1000),
+            lat=round((state.lat or 0.0) * 1e7),
+            lon=round((state.lon or 0.0) * 1e7),
+            alt=max(-32768, min(32767, round(state.alt_amsl or 0.0))),
+            track_id=report.track_id,
+            bbox=list(report.bbox),
+            chip_id=chip_id,
+            class_id=report.class_id,
+            confidence=round(report.confidence * 100),
+        )
+        row = await self.sync.submit(self.ground, detection, priority=report.priority)
+        self.counters["detections"] += 1
+        return row
+
+    # -- telemetry, status, link loss ----------------------------------------------------
+
+    async def _report_loop(self) -> None:
+        reports = TelemetryClock(self.config.telemetry_interval)
+        statuses = TelemetryClock(self.config.status_interval)
+        while True:
+            now = trio.current_time()
+            routed = self.runtime.stack.router.next_hop(self.ground, now) is not None
+            await self._apply_link_loss(now, routed)
+            state = self.adapter.state
+            flags = status_flags(state, routed=routed, failsafe=self.link_loss.lost)
+            fleet_time = self.runtime.stack.fleet_time(self._wall())
+            if reports.due(now):
+                self.runtime.send(self.ground, telemetry(state, fleet_time, flags))
+            if statuses.due(now):
+                depth = (await self.sync.outbox.stats()).depth
+                report = AgentStatus(
+                    uptime=now - self._started,
+                    mission_id=self._mission_id,
+                    outbox_depth=depth,
+                    state=self._agent_state(),
+                    last_outcome=self._last_outcome,
+                    gateway_hops=self._hops(),
+                )
+                self.runtime.send(self.ground, status(report, fleet_time, flags))
+            await trio.sleep(1.0)
+
+    async def _apply_link_loss(self, now: float, routed: bool) -> None:
+        state = self.adapter.state
+        fired = self.link_loss.update(now, routed=routed, airborne=state.airborne, mode=state.mode)
+        if fired is not None:
+            log.warning(
+                "event=link_loss action=%s silent=%.0f applied=%s mode=%s",
+                fired.action.value,
+                fired.silent,
+                fired.applied,
+                state.mode,
+            )
+            if fired.applied:
+                result = await self.adapter.abort(LINK_LOSS_ABORT[fired.action])
+                log.warning(
+                    "event=link_loss_action outcome=%d reason=%r", result.outcome, result.reason
+                )
+        restored = self.link_loss.restored()
+        if restored is not None:
+            self.counters["link_losses"] += 1
+            log.warning(
+                "event=link_restored action=%s applied=%s lost_for=%.0f",
+                restored.action.value,
+                restored.applied,
+                now - restored.at + restored.silent,
+            )
+
+    def _agent_state(self) -> int:
+        state = self.adapter.state
+        if not state.connected:
+            chosen = event.EVENT_AGENT_STATE_NO_AUTOPILOT
+        elif self.link_loss.lost:
+            chosen = event.EVENT_AGENT_STATE_LINK_LOSS
+        elif state.mode in ("RTL", "LAND"):
+            chosen = event.EVENT_AGENT_STATE_RETURNING
+        elif state.mode == "GUIDED" and state.airborne:
+            chosen = event.EVENT_AGENT_STATE_RETASKED
+        elif state.mode == "AUTO":
+            chosen = event.EVENT_AGENT_STATE_MISSION
+        else:
+            chosen = event.EVENT_AGENT_STATE_IDLE
+        return int(chosen)
+
+    def _hops(self) -> int:
+        route = self.runtime.stack.router.routes.lookup(self.ground, trio.current_time())
+        return 0 if route is None else route.hops
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters of every part, for logs and tests."""
+        return {
+            "agent": dict(self.counters),
+            "intake": dict(self.intake.counters),
+            "sync": dict(self.sync.counters),
+            "stack": dict(self.runtime.stack.counters),
+        }
+
+
+@asynccontextmanager
+async def open_agent(
+    config: AgentConfig, *, wall_clock: Callable[[], float] = time.time
+) -> AsyncIterator[Agent]:
+    """Open keys, state, transports and outbox; yield the agent (not yet running)."""
+    keys = load_node_keys(config.keys)
+    if keys.certificate.node_id != config.node_id:
+        raise ValueError(
+            f"node.id is {config.node_id} but the key bundle is node {keys.certificate.node_id}'s"
+        )
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    stamps = TimestampStore(config.state_dir / "signing.timestamp")
+    async with AsyncExitStack() as stack:
+        radio = await stack.enter_async_context(open_transport(config.radio))
+        autopilot = await stack.enter_async_context(open_transport(config.autopilot, listen=True))
+        outbox = await stack.enter_async_context(
+            open_outbox(config.state_dir / "outbox.db", validate=valid_bundle, clock=wall_clock)
+        )
+        tlog = None
+        if config.tlog:
+            name = time.strftime("flight-%Y%m%d-%H%M%S.tlog", time.gmtime(wall_clock()))
+            tlog = stack.enter_context(TlogWriter(config.state_dir / name))
+        node = NodeStack(keys, config.link_key, clock=SigningClock(stamps.load()))
+        runtime = StackRuntime(node, radio, wall_clock=wall_clock, store=stamps)
+        adapter = AutopilotAdapter(
+            autopilot, system_id=config.node_id, tlog=tlog, wall_clock=wall_clock
+        )
+        sync = OutboxSync(outbox, runtime)
+        agent = Agent(config, runtime, sync, adapter, wall_clock=wall_clock)
+        adapter.on_link_event = agent.on_link_event
+        runtime.on_event = sync.on_event
+        runtime.on_arrival = agent.on_arrival
+        yield agent

@@ -1,0 +1,208 @@
+"""The ground station: the mesh's gateway, relaying between the radio swarm and the cloud.
+
+    radio --> NodeStack (gateway) --> arrivals --> FleetState
+                                             \\--> Record --> uplink (durable) --> cloud
+    cloud --> uplink --> Command --> OutboxSync (durable) --> NodeStack --> radio --> UAV
+                     <-- "ack" Record <-- ACK events (ACCEPTED, then the final outcome)
+
+Rules:
+- Every authenticated arrival becomes a cloud record (`groundstation.records`), except
+  bulk parts, which become one record per complete transfer (image chips, logs) once
+  `BulkAssembler` has every byte. Records go through the uplink's own durable outbox:
+  publish returns once committed, so an internet outage only grows the backlog.
+- Arrivals are queued (bounded) for the publisher task; if the uplink is full the record
+  is counted as `uplink_refused` and logged, and the radio side goes on.
+- A cloud command is checked (`commands.parse_command` did it), turned into dialect
+  messages and submitted to the radio outbox keyed by its command id: a retried command
+  with the same id is stored once. Each ACK from the UAV goes back to the cloud as an
+  "ack" record naming the command (ACCEPTED when the UAV received it, then what
+  executing it gave).
+- The gateway never invents outcomes for the UAV: it reports what came back.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from companion.agent.bulk import BulkAssembler
+from companion.node import Arrived
+from companion.outbox import OutboxFull
+from companion.outbox.sync import OutboxSync
+from companion.reliability.events import Acknowledged, Event
+from companion.reliability.priority import Priority
+from companion.runtime import StackRuntime
+from dialects import event
+
+from .commands import Command, to_messages
+from .fleet import FleetState
+from .records import Record, RecordError, command_outcome_record, record_from_message
+from .uplink.base import Uplink
+
+log = logging.getLogger("event.groundstation")
+QUEUE = 4096
+BULK_NAMES = {event.EVENT_MSG_TYPE_IMAGE: "image", event.EVENT_MSG_TYPE_LOG: "log"}
+
+
+class Gateway:
+    """Wires one node stack, its radio outbox sync and one cloud uplink."""
+
+    def __init__(
+        self,
+        runtime: StackRuntime,
+        sync: OutboxSync,
+        *,
+        wall_clock: Callable[[], float],
+    ) -> None:
+        self.runtime = runtime
+        self.sync = sync
+        self.uplink: Uplink | None = None
+        self.fleet = FleetState()
+        self.bulk = BulkAssembler()
+        self.counters: Counter[str] = Counter()
+        self._wall = wall_clock
+        self._commands: dict[tuple[int, int], Command] = {}
+        self._pending_commands: dict[str, Command] = {}
+        self._records, self._record_inbox = trio.open_memory_channel[Record](QUEUE)
+        sync.on_handed = self._handed
+
+    @property
+    def node_id(self) -> int:
+        return self.runtime.stack.node_id
+
+    # -- radio to cloud ------------------------------------------------------------------
+
+    def on_arrival(self, arrived: Arrived) -> None:
+        head = arrived.messages[0]
+        self.fleet.heard(arrived.src, head, trio.current_time())
+        self.counters["arrived"] += 1
+        if head.get_msgId() == event.MAVLINK_MSG_ID_EVENT_BULK_HEADER:
+            self._bulk(arrived)
+            return
+        try:
+            record = record_from_message(
+                arrived.src,
+                head,
+                arrived.priority,
+                gateway=self.node_id,
+                received=self._wall(),
+            )
+        except RecordError as exc:
+            self.counters["not_for_cloud"] += 1
+            log.info(
+                "event=not_forwarded src=%d type=%s reason=%r",
+                arrived.src,
+                head.get_type(),
+                str(exc),
+            )
+            return
+        self._queue(record)
+
+    def _bulk(self, arrived: Arrived) -> None:
+        completed = self.bulk.receive(arrived.src, arrived.messages)
+        if completed is None:
+            return
+        kind = BULK_NAMES.get(completed.kind, "bulk")
+        self._queue(
+            Record(
+                msg_id=f"{completed.src}-{kind}-{completed.transfer_id}-{len(completed.data)}",
+                msg_type=kind,
+                source=f"uav-{completed.src}",
+                destination="command",
+                priority=int(Priority.LOW),
+                timestamp=self._wall(),
+                payload={
+                    "transfer_id": completed.transfer_id,
+                    "size": len(completed.data),
+                    "data_base64": base64.b64encode(completed.data).decode("ascii"),
+                },
+            )
+        )
+
+    def _queue(self, record: Record) -> None:
+        try:
+            self._records.send_nowait(record)
+        except trio.WouldBlock:
+            self.counters["uplink_queue_full"] += 1
+            log.warning("event=uplink_queue_full msg_id=%s", record.msg_id)
+
+    async def publish_loop(self) -> None:
+        """Hand queued records to the uplink, one committed write each."""
+        async for record in self._record_inbox:
+            assert self.uplink is not None
+            try:
+                await self.uplink.publish(record)
+            except (OutboxFull, RecordError) as exc:
+                self.counters["uplink_refused"] += 1
+                log.warning("event=uplink_refused msg_id=%s reason=%r", record.msg_id, str(exc))
+            else:
+                self.counters["published"] += 1
+
+    # -- cloud to radio ------------------------------------------------------------------
+
+    async def on_command(self, command: Command) -> None:
+        """A valid command from the cloud: store it for its UAV's radio outbox."""
+        head, attached = to_messages(command)
+        self._pending_commands[command.command_id] = command
+        await self.sync.submit(command.uav, head, attached=attached, key=command.command_id)
+        self.counters["commands"] += 1
+        log.info(
+            "event=command_queued command_id=%s uav=%d type=%s",
+            command.command_id,
+            command.uav,
+            command.type,
+        )
+
+    def _handed(self, key: str, dst: int, seq: int) -> None:
+        command = self._pending_commands.get(key)
+        if command is not None:
+            self._commands[(dst, seq)] = command
+
+    def on_event(self, reliability: Event) -> None:
+        self.sync.on_event(reliability)
+        if not isinstance(reliability, Acknowledged):
+            return
+        command = self._commands.get((reliability.dst, reliability.seq))
+        if command is None:
+            return
+        self._queue(
+            command_outcome_record(
+                command.command_id,
+                command.uav,
+                reliability.outcome,
+                reason=reliability.reason,
+                timestamp=self._wall(),
+            )
+        )
+        if reliability.outcome != event.EVENT_OUTCOME_ACCEPTED:
+            self._pending_commands.pop(command.command_id, None)
+
+    # -- fleet view ----------------------------------------------------------------------
+
+    def refresh_routes(self) -> None:
+        """Copy the mesh's view of each UAV into the fleet table."""
+        router = self.runtime.stack.router
+        now = trio.current_time()
+
+        def route_of(node: int) -> tuple[int, int] | None:
+            route = router.routes.lookup(node, now)
+            return None if route is None else (route.next_hop, route.hops)
+
+        def cost_of(node: int) -> int | None:
+            return router.neighbors.cost(node) if router.neighbors.usable(node) else None
+
+        self.fleet.routes(route_of, cost_of)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "gateway": dict(self.counters),
+            "sync": dict(self.sync.counters),
+            "stack": dict(self.runtime.stack.counters),
+            "bulk": dict(self.bulk.counters),
+            "uplink": {} if self.uplink is None else self.uplink.stats(),
+        }
