@@ -20,6 +20,7 @@
     username = ""                       # mqtt, optional
     password_file = ""                  # mqtt, optional
     tls = true                          # mqtt
+    retry_max = 30.0                    # longest wait between retries while the cloud is away
 
     [status]
     interval = 10.0                     # seconds between fleet-table log lines
@@ -63,6 +64,7 @@ _KNOWN = {
         "username",
         "password_file",
         "tls",
+        "retry_max",
     },
     "status": {"interval"},
 }
@@ -85,6 +87,7 @@ class StationConfig:
     username: str | None = None
     password: str | None = None
     tls: bool = False
+    retry_max: float = 30.0
     status_interval: float = 10.0
 
 
@@ -109,6 +112,7 @@ def parse_station_config(raw: dict[str, Any], *, base: Path) -> StationConfig:
         "radio": Endpoint.parse("radio.url", text(raw.get("radio", {}), "radio.url", None)),
         "uplink": kind,
         "ca_file": base / ca if isinstance(ca, str) and ca else None,
+        "retry_max": number(uplink, "uplink.retry_max", 30.0, 1.0),
         "status_interval": number(raw.get("status", {}), "status.interval", 10.0, 1.0),
     }
     if kind == "http":

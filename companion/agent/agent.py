@@ -45,9 +45,9 @@ from ..outbox.sync import OutboxSync, valid_bundle
 from ..reliability.priority import Priority
 from ..runtime import StackRuntime
 from ..security.keystore import load_node_keys
-from ..transport import Transport, open_serial, open_tcp_client, open_udp_bind, open_udp_connect
+from ..transport.endpoint import open_endpoint
 from .bulk import bulk_parts
-from .config import AgentConfig, Endpoint
+from .config import AgentConfig
 from .intake import DetectionReport, Intake
 from .linkloss import Action, LinkLossPolicy
 from .telemetry import AgentStatus, TelemetryClock, status, status_flags, telemetry
@@ -62,23 +62,6 @@ COMMANDS = frozenset(
     }
 )
 LINK_LOSS_ABORT = {Action.LOITER: AbortAction.HOLD, Action.RTL: AbortAction.RTL}
-
-
-@asynccontextmanager
-async def open_transport(endpoint: Endpoint, *, listen: bool = False) -> AsyncIterator[Transport]:
-    """The byte transport an `Endpoint` names (a UDP endpoint listens when `listen`)."""
-    if endpoint.kind == "serial":
-        async with open_serial(endpoint.host, endpoint.port) as serial:
-            yield serial
-    elif endpoint.kind == "tcp":
-        async with open_tcp_client(endpoint.host, endpoint.port) as tcp:
-            yield tcp
-    elif listen:
-        async with open_udp_bind(endpoint.host, endpoint.port) as server:
-            yield server
-    else:
-        async with open_udp_connect(endpoint.host, endpoint.port) as client:
-            yield client
 
 
 class Agent:
@@ -308,8 +291,8 @@ async def open_agent(
     config.state_dir.mkdir(parents=True, exist_ok=True)
     stamps = TimestampStore(config.state_dir / "signing.timestamp")
     async with AsyncExitStack() as stack:
-        radio = await stack.enter_async_context(open_transport(config.radio))
-        autopilot = await stack.enter_async_context(open_transport(config.autopilot, listen=True))
+        radio = await stack.enter_async_context(open_endpoint(config.radio))
+        autopilot = await stack.enter_async_context(open_endpoint(config.autopilot, listen=True))
         outbox = await stack.enter_async_context(
             open_outbox(config.state_dir / "outbox.db", validate=valid_bundle, clock=wall_clock)
         )
