@@ -17,9 +17,7 @@ Rules:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -35,6 +33,7 @@ from companion.outbox import open_outbox
 from companion.outbox.sync import OutboxSync, valid_bundle
 from companion.runtime import StackRuntime
 from companion.security.keystore import load_node_keys
+from companion.status_file import write_status
 from companion.transport.backoff import Backoff
 from companion.transport.endpoint import open_endpoint
 
@@ -99,25 +98,21 @@ class GroundStation:
                 fields["age"],
             )
         radio = await self.gateway.sync.outbox.stats()
+        uplink = self.gateway.uplink
         status = {
             "time": self.gateway.runtime.wall(),
             "node": self.config.node_id,
             "fleet": rows,
             "radio_outbox_depth": radio.depth,
+            "uplink_backlog": None if uplink is None else (await uplink.backlog()).depth,
             **self.gateway.snapshot(),
         }
-        await trio.to_thread.run_sync(_write_atomically, self.status_path, status)
+        await trio.to_thread.run_sync(write_status, self.status_path, status)
         return status
 
     @property
     def status_path(self) -> Path:
         return self.config.state_dir / STATUS_FILE
-
-
-def _write_atomically(path: Path, obj: dict[str, Any]) -> None:
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(obj, default=str), encoding="utf-8")
-    os.replace(partial, path)
 
 
 def _uplink(config: StationConfig, gateway: Gateway) -> AbstractAsyncContextManager[Uplink]:

@@ -17,7 +17,8 @@ Rules:
 - Shutdown (SIGTERM, SIGINT or cancellation): the outbox is closed after everything it
   accepted is committed; the tlog is flushed and closed.
 - Log lines are `key=value` pairs (logfmt) on stderr, one per event worth an operator's
-  attention; counters are in `snapshot()`.
+  attention; counters are in `snapshot()`, also written to `state_dir/status.json` every
+  status interval (`companion.status_file`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -45,6 +47,7 @@ from ..outbox.sync import OutboxSync, valid_bundle
 from ..reliability.priority import Priority
 from ..runtime import StackRuntime
 from ..security.keystore import load_node_keys
+from ..status_file import write_status
 from ..transport.endpoint import open_endpoint
 from .bulk import bulk_parts
 from .config import AgentConfig
@@ -209,6 +212,7 @@ class Agent:
             fleet_time = self.runtime.stack.fleet_time(self._wall())
             if reports.due(now):
                 self.runtime.send(self.ground, telemetry(state, fleet_time, flags))
+                self.counters["telemetry_sent"] += 1
             if statuses.due(now):
                 depth = (await self.sync.outbox.stats()).depth
                 report = AgentStatus(
@@ -220,6 +224,9 @@ class Agent:
                     gateway_hops=self._hops(),
                 )
                 self.runtime.send(self.ground, status(report, fleet_time, flags))
+                self.counters["status_sent"] += 1
+                snapshot = {"time": self._wall(), "outbox_depth": depth, **self.snapshot()}
+                await trio.to_thread.run_sync(write_status, self.status_path, snapshot)
             await trio.sleep(1.0)
 
     async def _apply_link_loss(self, now: float, routed: bool) -> None:
@@ -263,6 +270,11 @@ class Agent:
         else:
             chosen = event.EVENT_AGENT_STATE_IDLE
         return int(chosen)
+
+    @property
+    def status_path(self) -> Path:
+        """Where the agent's counters are written every status interval (status.json)."""
+        return self.config.state_dir / "status.json"
 
     def _hops(self) -> int:
         route = self.runtime.stack.router.routes.lookup(self.ground, trio.current_time())

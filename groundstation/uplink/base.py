@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from companion.outbox import OutboxError, OutboxItem
+from companion.outbox import OutboxError, OutboxItem, OutboxStats
 from companion.reliability.priority import Priority
 from dialects import event
 
@@ -57,6 +57,9 @@ class Uplink(Protocol):
 
     async def publish(self, record: Record) -> None:
         """Return once `record` is committed to the uplink's outbox; OutboxFull if full."""
+
+    async def backlog(self) -> OutboxStats:
+        """The uplink outbox's depth and lifetime counters."""
 
     def stats(self) -> dict[str, int]:
         """The uplink's counters."""

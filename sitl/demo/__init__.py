@@ -1,0 +1,1 @@
+"""The swarm demo: a whole EVENT swarm on one laptop, scripted, watched and reported."""

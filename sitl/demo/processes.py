@@ -1,0 +1,148 @@
+"""The demo's child processes: started with their logs in the run directory, stopped politely.
+
+Rules:
+- Each child's stderr (and stdout, after an optional "ready" line) goes to
+  `logs/NAME.log`; the ready line is awaited with a limit, and a child that exits first
+  is an error quoting the end of its log.
+- Stopping sends SIGTERM and waits (the daemons commit their outboxes on SIGTERM); a
+  child still running after the grace period is killed and reported as such.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import trio
+
+READY_LIMIT = 60.0
+GRACE = 20.0
+
+
+class ProcessError(RuntimeError):
+    """A child did not start, or did not stop as asked."""
+
+
+@dataclass
+class Child:
+    name: str
+    process: trio.Process
+    log_path: Path
+    log: IO[bytes]
+    ready_line: str = ""
+    killed: bool = field(default=False)
+
+    def tail(self, lines: int = 15) -> str:
+        self.log.flush()
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class Children:
+    """Every child of one run, stopped in reverse order of starting."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.started: list[Child] = []
+        logs.mkdir(parents=True, exist_ok=True)
+
+    async def start(
+        self, nursery: trio.Nursery, name: str, argv: list[str], *, ready: str | None = None
+    ) -> Child:
+        """Start `argv` (a Python module run as `-m`, or a command); wait for a stdout line
+        starting with `ready` when given."""
+        log_path = self.logs / f"{name}.log"
+        log = log_path.open("ab")
+        process = await trio.lowlevel.open_process(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if ready else log,
+            stderr=log,
+            start_new_session=True,
+        )
+        child = Child(name, process, log_path, log)
+        self.started.append(child)
+        if ready is not None:
+            assert process.stdout is not None
+            lines = LineReader(process.stdout)
+            with trio.move_on_after(READY_LIMIT):
+                async for line in lines:
+                    log.write(line.encode() + b"\n")
+                    if line.startswith(ready):
+                        child.ready_line = line
+                        break
+            if not child.ready_line:
+                raise ProcessError(f"{name} did not say {ready!r}:\n{child.tail()}")
+            nursery.start_soon(_copy, lines, log)
+        return child
+
+    def alive(self) -> list[str]:
+        return [child.name for child in self.started if child.process.returncode is None]
+
+    def exited(self) -> list[tuple[str, int]]:
+        """Children that ended on their own: (name, exit status)."""
+        return [
+            (child.name, child.process.returncode)
+            for child in self.started
+            if child.process.returncode is not None
+        ]
+
+    async def stop(self, names: list[str] | None = None) -> dict[str, int | None]:
+        """SIGTERM each (all, or `names`) in reverse starting order; their exit statuses."""
+        statuses: dict[str, int | None] = {}
+        for child in reversed(self.started):
+            if names is not None and child.name not in names:
+                continue
+            if child.process.returncode is None:
+                child.process.send_signal(signal.SIGTERM)
+                with trio.move_on_after(GRACE):
+                    await child.process.wait()
+                if child.process.returncode is None:
+                    child.process.kill()
+                    child.killed = True
+                    await child.process.wait()
+            statuses[child.name] = child.process.returncode
+        return statuses
+
+    def close(self) -> None:
+        for child in self.started:
+            if child.process.returncode is None:
+                child.process.kill()
+            child.log.close()
+
+
+def python(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", module, *args]
+
+
+class LineReader:
+    """Lines of a byte stream, as an async iterator that can be resumed after a break."""
+
+    def __init__(self, stream: trio.abc.ReceiveStream) -> None:
+        self._stream = stream
+        self._buffer = b""
+
+    def __aiter__(self) -> LineReader:
+        return self
+
+    async def __anext__(self) -> str:
+        while b"\n" not in self._buffer:
+            data = await self._stream.receive_some(4096)
+            if not data:
+                if self._buffer:
+                    line, self._buffer = self._buffer, b""
+                    return line.decode(errors="replace")
+                raise StopAsyncIteration
+            self._buffer += data
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line.decode(errors="replace")
+
+
+async def _copy(lines: LineReader, log: IO[bytes]) -> None:
+    async for line in lines:
+        log.write(line.encode() + b"\n")
+        log.flush()

@@ -1,0 +1,544 @@
+"""The swarm demo: every part as its own process, the default scenario played against them.
+
+    world process (air + vehicle doubles) <-UDP/TCP-> agent processes (one per UAV)
+                                          <-UDP->     ground station process
+    ground station <-HTTP-> reference command center process <- this runner (operator)
+
+Rules:
+- The runner is the operator and the onboard detectors, nothing more: it queues
+  commands and injects the internet outage through the command center's HTTP API, and
+  feeds detections to each agent's UDP intake when the vehicle (as the world reports it)
+  passes a target. Everything else happens between the real processes.
+- Everything lands in the run directory: fleet keys and configs, every process's log,
+  world.jsonl, events.jsonl, cc.db, then report.json and report.png.
+- Each wait has a limit; a step that times out ends the scenario early, the processes are
+  still stopped politely and the report still written (it will say what was missed).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import random
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import trio
+from matplotlib import image
+
+from groundstation.command_center import CommandCenterStore
+from sitl.provisioning import FleetFiles, provision_fleet, write_agent_config, write_station_config
+
+from .picture import draw
+from .plan import DETECT_RADIUS, ORIGIN, RANGE_M, Plan, Target, make_plan, to_latlon
+from .processes import Children, python
+from .report import summary, write_report
+from .view import LiveView
+
+
+class ScenarioError(RuntimeError):
+    """A step of the scenario did not happen within its limit."""
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    out: Path
+    uavs: int = 4
+    seed: int = 7
+    quick: bool = False
+    live: bool = True
+
+
+class EventLog:
+    """events.jsonl, and the view's recent events."""
+
+    def __init__(self, path: Path, view: LiveView) -> None:
+        self._file = path.open("a", encoding="utf-8")
+        self.view = view
+        self.start = time.time()
+
+    def __call__(self, kind: str, text: str = "", **fields: Any) -> None:
+        self._file.write(json.dumps({"wall": time.time(), "kind": kind, **fields}) + "\n")
+        self._file.flush()
+        if text:
+            self.view.event(time.time() - self.start, text)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class Observed:
+    """The latest of what the run's processes write: world samples and status files."""
+
+    def __init__(self, run: Path, files: FleetFiles) -> None:
+        self.world_path = run / "world.jsonl"
+        self.files = files
+        self.world: dict[str, Any] | None = None
+        self._offset = 0
+
+    def refresh_world(self) -> None:
+        with self.world_path.open("rb") as f:
+            f.seek(self._offset)
+            data = f.read()
+        complete = data[: data.rfind(b"\n") + 1]
+        self._offset += len(complete)
+        for line in complete.splitlines():
+            sample = json.loads(line)
+            if "vehicles" in sample:
+                self.world = sample
+
+    def status(self, node: int) -> dict[str, Any]:
+        try:
+            found: dict[str, Any] = json.loads(
+                (self.files.state(node) / "status.json").read_text(encoding="utf-8")
+            )
+        except (OSError, ValueError):
+            return {}
+        return found
+
+    def vehicle(self, node: int) -> dict[str, Any]:
+        found: dict[str, Any] = (self.world or {}).get("vehicles", {}).get(str(node), {})
+        return found
+
+
+def free_base(span: int, rng: random.Random) -> int:
+    """A port base with `span` consecutive ports free for both UDP and TCP on loopback."""
+    for _ in range(100):
+        base = rng.randrange(20000, 60000 - span)
+        if all(_free(base + offset) for offset in range(0, span)):
+            return base
+    raise OSError("no free block of loopback ports")
+
+
+def _free(port: int) -> bool:
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET, kind) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def chip(rng: random.Random) -> bytes:
+    """A small real JPEG (a 48x48 noisy patch), as an onboard detector would crop."""
+    pixels = np.array(
+        [[[rng.random(), rng.random() * 0.5, 0.3] for _ in range(48)] for _ in range(48)]
+    )
+    buffer = io.BytesIO()
+    image.imsave(buffer, pixels, format="jpeg")
+    return buffer.getvalue()
+
+
+class Demo:
+    def __init__(self, options: DemoOptions) -> None:
+        self.options = options
+        self.run = options.out
+        self.run.mkdir(parents=True, exist_ok=True)
+        self.plan: Plan = make_plan(options.uavs, options.seed, quick=options.quick)
+        self.files = provision_fleet(self.run / "fleet", tuple(u.node for u in self.plan.uavs))
+        self.view = LiveView() if options.live else LiveView(quiet_every=15.0)
+        self.log = EventLog(self.run / "events.jsonl", self.view)
+        self.children = Children(self.run / "logs")
+        self.seen = Observed(self.run, self.files)
+        self.rng = random.Random(options.seed)
+        ports = random.Random()
+        self.radio_base = free_base(256, ports)
+        self.autopilot_base = free_base(options.uavs + 1, ports)
+        self.detector_base = free_base(options.uavs + 1, ports)
+        self.url = ""
+        self.store: CommandCenterStore | None = None
+        self.fed: set[tuple[int, int]] = set()
+        self.feeding = True
+
+    # -- start -------------------------------------------------------------------------
+
+    async def start(self, nursery: trio.Nursery) -> None:
+        world = {
+            "origin": list(ORIGIN),
+            "homes": {u.node: to_latlon(*u.home) for u in self.plan.uavs},
+            "ground_station": self.files.ground_station,
+            "radio_base": self.radio_base,
+            "autopilot_base": self.autopilot_base,
+            "radio": {"range_m": RANGE_M, "extra_loss": 0.02},
+            "seed": self.options.seed,
+            "ready_after": 3.0,
+            "speed": self.plan.speed,
+        }
+        (self.run / "world.json").write_text(json.dumps(world), encoding="utf-8")
+        await self.children.start(
+            nursery,
+            "world",
+            python(
+                "sitl.demo.world_process",
+                "--config",
+                str(self.run / "world.json"),
+                "--out",
+                str(self.run / "world.jsonl"),
+            ),
+            ready="world ready",
+        )
+        center = await self.children.start(
+            nursery,
+            "command-center",
+            python(
+                "groundstation.command_center",
+                "serve",
+                "--db",
+                str(self.run / "cc.db"),
+                "--port",
+                "0",
+                "--token-file",
+                str(self.files.token_file),
+            ),
+            ready="reference command center listening on",
+        )
+        self.url = center.ready_line.split()[-1]
+        self.store = CommandCenterStore(self.run / "cc.db")
+        write_station_config(
+            self.files,
+            radio=f"udp:127.0.0.1:{self.radio_base + self.files.ground_station}",
+            uplink_url=self.url,
+            status_interval=1.0,
+            retry_max=4.0,
+        )
+        await self.children.start(
+            nursery,
+            "ground-station",
+            python("groundstation.cli", "--config", str(self.files.station_config)),
+        )
+        for uav in self.plan.uavs:
+            write_agent_config(
+                self.files,
+                uav.node,
+                radio=f"udp:127.0.0.1:{self.radio_base + uav.node}",
+                autopilot=f"tcp:127.0.0.1:{self.autopilot_base + uav.node}",
+                detector_port=self.detector_base + uav.node,
+                telemetry_interval=2.0,
+                status_interval=5.0,
+            )
+            await self.children.start(
+                nursery,
+                f"agent-{uav.node}",
+                python("companion.agent.cli", "--config", str(self.files.agent_config(uav.node))),
+            )
+        self.log("started", f"{len(self.plan.uavs)} UAVs, ground station, command center up")
+
+    # -- watching ----------------------------------------------------------------------
+
+    async def watch(self) -> None:
+        tick = 0
+        while True:
+            self.seen.refresh_world()
+            station = self.seen.status(self.files.ground_station)
+            self.view.draw(time.time() - self.log.start, self.seen.world, station)
+            if tick % 2 == 0 and station:
+                self.log("station", **station)
+            if tick % 5 == 0:
+                for uav in self.plan.uavs:
+                    status = self.seen.status(uav.node)
+                    if status:
+                        self.log("agent", uav=uav.node, status=status)
+            tick += 1
+            await trio.sleep(1.0)
+
+    def check_children(self) -> None:
+        exited = self.children.exited()
+        if exited:
+            raise ScenarioError(f"processes ended early: {exited}")
+
+    async def until(self, condition: Callable[[], bool], what: str, limit: float) -> None:
+        with trio.move_on_after(limit):
+            while not condition():
+                self.check_children()
+                await trio.sleep(0.5)
+            return
+        raise ScenarioError(f"waited {limit:.0f} s for {what}")
+
+    # -- the operator ------------------------------------------------------------------
+
+    async def queue(self, body: dict[str, Any]) -> None:
+        headers = {"Authorization": f"Bearer {self.files.tokens.operator}"}
+        async with httpx.AsyncClient(base_url=self.url, headers=headers) as client:
+            response = await client.post("/api/commands", json=body)
+        if response.status_code != 201:
+            raise ScenarioError(f"command refused: {response.status_code} {response.text}")
+
+    async def fault(self, fault: dict[str, Any] | None) -> None:
+        headers = {"Authorization": f"Bearer {self.files.tokens.admin}"}
+        async with httpx.AsyncClient(base_url=self.url, headers=headers) as client:
+            if fault is None:
+                response = await client.delete("/admin/faults")
+            else:
+                response = await client.post("/admin/faults", json=fault)
+        response.raise_for_status()
+
+    def status_of(self, command_id: str) -> str:
+        assert self.store is not None
+        found = {c.body["command_id"]: c.status for c in self.store.commands(limit=1000)}
+        return found.get(command_id, "missing")
+
+    async def command(self, body: dict[str, Any], limit: float = 90.0) -> None:
+        await self.queue(body)
+        command_id = body["command_id"]
+        await self.until(
+            lambda: self.status_of(command_id) in ("completed", "failed", "rejected", "invalid"),
+            f"the outcome of {command_id}",
+            limit,
+        )
+        status = self.status_of(command_id)
+        self.log("outcome", f"{command_id}: {status}", command_id=command_id, status=status)
+        if status != "completed":
+            raise ScenarioError(f"{command_id} ended {status}")
+
+    # -- the onboard detectors ---------------------------------------------------------
+
+    async def feed(self) -> None:
+        sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+        background = 1000
+        with sock:
+            while self.feeding:
+                for uav in self.plan.uavs:
+                    vehicle = self.seen.vehicle(uav.node)
+                    if not vehicle or vehicle.get("landed", True):
+                        continue
+                    for target in self.plan.targets:
+                        if (uav.node, target.track_id) not in self.fed and _near(vehicle, target):
+                            self.fed.add((uav.node, target.track_id))
+                            await self.detect(sock, uav.node, target.track_id, target.class_id)
+                    if self.rng.random() < 0.06:
+                        background += 1
+                        await self.detect(sock, uav.node, background, 0, background % 3 == 0)
+                await trio.sleep(1.0)
+
+    async def detect(
+        self,
+        sock: trio.socket.SocketType,
+        node: int,
+        track_id: int,
+        class_id: int,
+        chip_too: bool = False,
+    ) -> None:
+        taken = round(time.time(), 3)
+        priority = "high" if class_id else "medium"
+        line: dict[str, Any] = {
+            "class_id": class_id,
+            "confidence": round(0.6 + 0.4 * self.rng.random(), 2),
+            "bbox": [self.rng.randrange(600), self.rng.randrange(400), 48, 48],
+            "track_id": track_id,
+            "time": taken,
+            "priority": priority,
+        }
+        jpeg = chip(self.rng) if chip_too else b""
+        if jpeg:
+            line["chip"] = base64.b64encode(jpeg).decode("ascii")
+        data = (json.dumps(line) + "\n").encode()
+        await sock.sendto(data, ("127.0.0.1", self.detector_base + node))
+        self.log(
+            "detection_fed",
+            f"UAV {node} detects track {track_id}" + (" (with image)" if jpeg else ""),
+            uav=node,
+            track_id=track_id,
+            time=taken,
+            priority=priority,
+            chip_bytes=len(jpeg),
+        )
+
+    # -- the script --------------------------------------------------------------------
+
+    async def play(self) -> None:
+        plan, gs = self.plan, self.files.ground_station
+        nodes = [uav.node for uav in plan.uavs]
+
+        def all_heard() -> bool:
+            rows = {row["node"]: row for row in self.seen.status(gs).get("fleet", [])}
+            return all(rows.get(node, {}).get("lat") for node in nodes)
+
+        await self.until(all_heard, "the ground station to hear every UAV", 90)
+        for uav in plan.uavs:
+            await self.queue(
+                {
+                    "command_id": f"survey-{uav.node}",
+                    "uav": uav.node,
+                    "type": "mission_assign",
+                    "params": {
+                        "mission_id": uav.node,
+                        "items": uav.mission_items(),
+                        "start": True,
+                        "takeoff": True,
+                    },
+                }
+            )
+            self.log(
+                "mission_assigned",
+                f"survey mission for UAV {uav.node} ({uav.role})",
+                uav=uav.node,
+                command_id=f"survey-{uav.node}",
+            )
+        await self.until(
+            lambda: all(self.status_of(f"survey-{n}") == "completed" for n in nodes),
+            "every survey mission accepted and started",
+            120,
+        )
+        self.log("outcome", "every UAV flies its survey in AUTO")
+
+        await trio.sleep(plan.outage_after)
+        await self.fault({"mode": "drop"})
+        self.log("outage_start", "ground station's internet link down")
+        await trio.sleep(plan.outage)
+        await self.fault(None)
+        self.log("outage_end", "internet link back: buffered records sync")
+
+        retasked, aborted = plan.role("retasked"), plan.role("aborted")
+        target = await self.detection_to_visit(retasked.node)
+        await self.command(
+            {
+                "command_id": f"retask-{retasked.node}",
+                "uav": retasked.node,
+                "type": "retask",
+                "params": {
+                    "lat": target["lat_deg"],
+                    "lon": target["lon_deg"],
+                    "alt": 30.0,
+                    "track_id": target["track_id"],
+                },
+            }
+        )
+        self.log(
+            "retask",
+            f"UAV {retasked.node} retasked to track {target['track_id']}",
+            uav=retasked.node,
+            command_id=f"retask-{retasked.node}",
+            lat=target["lat_deg"],
+            lon=target["lon_deg"],
+        )
+        await self.command(
+            {
+                "command_id": f"abort-{aborted.node}",
+                "uav": aborted.node,
+                "type": "mission_abort",
+                "params": {"action": "rtl"},
+            }
+        )
+        self.log(
+            "abort",
+            f"UAV {aborted.node} aborted: RTL",
+            uav=aborted.node,
+            command_id=f"abort-{aborted.node}",
+        )
+        await self.until(
+            lambda: _distance_to(self.seen.vehicle(retasked.node), target) < 10,
+            f"UAV {retasked.node} over the detection",
+            90,
+        )
+        await self.command(
+            {
+                "command_id": f"home-{retasked.node}",
+                "uav": retasked.node,
+                "type": "mission_abort",
+                "params": {"action": "rtl"},
+            }
+        )
+        self.log(
+            "abort",
+            f"UAV {retasked.node} seen the target: RTL",
+            uav=retasked.node,
+            command_id=f"home-{retasked.node}",
+        )
+
+        await self.until(
+            lambda: all(
+                self.seen.vehicle(n).get("landed") and not self.seen.vehicle(n).get("armed")
+                for n in nodes
+            ),
+            "every UAV landed and disarmed",
+            420,
+        )
+        self.feeding = False
+        self.log("landed", "every UAV landed and disarmed")
+        await self.until(self.synced, "every queue drained to the command center", 120)
+        self.log("finished", "every queue drained; stopping")
+
+    async def detection_to_visit(self, retasked: int) -> dict[str, Any]:
+        """A detection the command center holds, from another UAV, for the retask."""
+        assert self.store is not None
+        for _ in range(120):
+            for _, record, _ in self.store.records(limit=1000, msg_type="detection"):
+                if record.source != f"uav-{retasked}" and record.payload.get("class_id"):
+                    return record.payload
+            await trio.sleep(0.5)
+        raise ScenarioError("no detection at the command center to retask to")
+
+    def synced(self) -> bool:
+        assert self.store is not None
+        station = self.seen.status(self.files.ground_station)
+        if station.get("uplink_backlog") != 0 or station.get("radio_outbox_depth") != 0:
+            return False
+        if any(self.seen.status(u.node).get("outbox_depth") != 0 for u in self.plan.uavs):
+            return False
+        stored = {
+            (int(r.source.removeprefix("uav-")), r.payload["track_id"])
+            for _, r, _ in self.store.records(limit=100_000, msg_type="detection")
+        }
+        return self.fed_all() <= stored
+
+    def fed_all(self) -> set[tuple[int, int]]:
+        found = set()
+        for line in (self.run / "events.jsonl").read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            if entry["kind"] == "detection_fed":
+                found.add((entry["uav"], entry["track_id"]))
+        return found
+
+
+def _near(vehicle: dict[str, Any], target: Target) -> bool:
+    return math.dist((vehicle["x"], vehicle["y"]), (target.east, target.north)) < DETECT_RADIUS
+
+
+def _distance_to(vehicle: dict[str, Any], detection: dict[str, Any]) -> float:
+    if not vehicle:
+        return float("inf")
+    north = (vehicle["lat"] - detection["lat_deg"]) * 111_320.0
+    east = (vehicle["lon"] - detection["lon_deg"]) * 111_320.0 * math.cos(math.radians(ORIGIN[0]))
+    return float((north**2 + east**2) ** 0.5)
+
+
+async def run_demo(options: DemoOptions) -> dict[str, Any]:
+    """Run the default scenario end to end; the report (also in report.json/report.png)."""
+    demo = Demo(options)
+    failure: BaseException | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            await demo.start(nursery)
+            nursery.start_soon(demo.watch)
+            nursery.start_soon(demo.feed)
+            try:
+                await demo.play()
+            except ScenarioError as exc:
+                failure = exc
+                demo.log("scenario_error", f"scenario stopped early: {exc}", error=str(exc))
+            demo.feeding = False
+            statuses = await demo.children.stop()
+            demo.log("stopped", f"processes stopped: {statuses}", statuses=statuses)
+            nursery.cancel_scope.cancel()
+    finally:
+        demo.children.close()
+        if demo.store is not None:
+            demo.store.close()
+        demo.log.close()
+    report = write_report(demo.run)
+    if failure is not None:
+        report["scenario_error"] = str(failure)
+        report["ok"] = False
+        (demo.run / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    draw(demo.run, report, demo.run / "report.png")
+    print(summary(report))
+    return report

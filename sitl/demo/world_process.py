@@ -1,0 +1,121 @@
+"""The demo's world as its own process: the air and every vehicle double, sampled each second.
+
+    python -m sitl.demo.world_process --config world.json --out world.jsonl
+
+Rules:
+- `world.json` holds `sitl.world.WorldConfig`'s fields (`radio` as RadioConfig's fields).
+- Prints "world ready" on stdout once every radio port and autopilot port is listening.
+- `world.jsonl`: a header line (origin, range, node ids, air rate), then one sample per
+  second: time, each vehicle's true position and mode, the node pairs within reliable
+  radio range (`range_m * fade_start`), and the air's cumulative counters. Flushed per
+  line, so a reader can follow it while the run goes on.
+- SIGTERM or SIGINT: one last sample, then exit 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import trio
+
+from sitl.radio import RadioConfig
+from sitl.world import World, WorldConfig
+
+
+def load_world_config(path: Path) -> WorldConfig:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    raw["origin"] = tuple(raw["origin"])
+    raw["homes"] = {int(node): tuple(home) for node, home in raw["homes"].items()}
+    raw["radio"] = RadioConfig(**raw.get("radio", {}))
+    return WorldConfig(**raw)
+
+
+def links(world: World) -> list[list[int]]:
+    """Node pairs (the ground station included) within reliable range of each other."""
+    reach = world.config.radio.range_m * world.config.radio.fade_start
+    where = {world.config.ground_station: (0.0, 0.0, 2.0)}
+    where.update({node: world.where(node) for node in world.doubles})
+    return [
+        [a, b]
+        for a, b in itertools.combinations(sorted(where), 2)
+        if math.dist(where[a], where[b]) <= reach
+    ]
+
+
+def sample(world: World) -> dict[str, Any]:
+    snapshot = world.snapshot()
+    vehicles = {}
+    for node, vehicle in snapshot["vehicles"].items():
+        x, y = vehicle.pop("xy")
+        vehicles[node] = {**vehicle, "x": round(x, 1), "y": round(y, 1)}
+    totals = snapshot["air"]["totals"]
+    return {
+        "t": round(snapshot["elapsed"], 3),
+        "wall": time.time(),
+        "vehicles": vehicles,
+        "links": links(world),
+        "air": {
+            "frames_sent": totals["frames_sent"],
+            "bytes_sent": totals["bytes_sent"],
+            "airtime": totals["airtime"],
+            "frames_received": totals["frames_received"],
+            "lost": totals["lost"],
+            "utilisation": snapshot["air"]["utilisation"],
+            "capacity_bytes": snapshot["air"]["capacity_bytes"],
+        },
+    }
+
+
+async def serve(config: WorldConfig, out: IO[str]) -> None:
+    world = World(config)
+    header = {
+        "origin": list(config.origin),
+        "range_m": config.radio.range_m,
+        "ground_station": config.ground_station,
+        "uavs": sorted(world.doubles),
+        "air_rate": config.radio.air_rate,
+    }
+    out.write(json.dumps(header) + "\n")
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(world.run)
+            print("world ready", flush=True)
+
+            async def sampler() -> None:
+                while True:
+                    out.write(json.dumps(sample(world)) + "\n")
+                    out.flush()
+                    await trio.sleep(1.0)
+
+            nursery.start_soon(sampler)
+            async for _ in signals:
+                break
+            out.write(json.dumps(sample(world)) + "\n")
+            nursery.cancel_scope.cancel()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m sitl.demo.world_process",
+        description="The simulated air and vehicle doubles of a swarm demo, in one process.",
+    )
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    config = load_world_config(args.config)
+    with args.out.open("w", encoding="utf-8") as out:
+        trio.run(serve, config, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
