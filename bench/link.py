@@ -25,6 +25,8 @@ from typing import Any
 from companion.link import Link, LinkConfig
 from dialects import event
 
+from .table import Row
+
 KEY = bytes(range(32))
 NOW = 1_750_000_000.0
 SEAL_OVERHEAD = 24
@@ -97,6 +99,43 @@ def seed_peer() -> dict[str, Any] | None:
     )
     result: dict[str, Any] = json.loads(done.stdout)
     return result
+
+
+def rows(*, quick: bool = False) -> list[Row]:
+    """Frame rates beside pymavlink's (the peer here), bytes on the air beside the seed's."""
+    n = 500 if quick else 5000
+    mine, peer = ours(n), pymavlink_peer(n)
+    frame = Link(LinkConfig(system_id=3, key=KEY)).send(detection(1), NOW)
+    sealed = len(frame) + SEAL_OVERHEAD
+    found = [
+        Row("link", "frame + sign", mine["send"], "frames/s", peer["send"], note="peer: pymavlink"),
+        Row(
+            "link",
+            "verify + parse",
+            mine["receive"],
+            "frames/s",
+            peer["receive"],
+            note="peer: pymavlink",
+        ),
+    ]
+    seed = seed_peer()
+    seed_bytes = None
+    if seed is not None:
+        seed_bytes = (
+            seed["detection_on_air_bytes"] + seed["mavlink2_frames_needed"] * FRAME_OVERHEAD
+        )
+    found.append(
+        Row(
+            "link",
+            "detection on the air, signed + sealed",
+            sealed,
+            "bytes",
+            seed_bytes,
+            higher_is_better=False,
+            note="peer: seed design",
+        )
+    )
+    return found
 
 
 def main() -> None:

@@ -32,6 +32,8 @@ import trio
 from companion.outbox import OutboxItem, open_outbox
 from companion.reliability.priority import Priority
 
+from .table import Row
+
 SEED_PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "seed_baseline.py"
 PAYLOAD = bytes(60)
 PER_RUN = 4000
@@ -144,15 +146,51 @@ async def drain_rate(path: Path) -> float:
         return depth / (time.perf_counter() - start)
 
 
-async def measure(directory: Path) -> dict[str, float]:
+async def measure(directory: Path, per_run: int = PER_RUN) -> dict[str, float]:
     figures: dict[str, float] = {}
     path = directory / "outbox.db"
     for producers in (1, 8, 64):
-        rate, per_commit = await enqueue_rate(path, producers, PER_RUN)
+        rate, per_commit = await enqueue_rate(path, producers, per_run)
         figures[f"enqueue x{producers}"] = rate
         figures[f"items/commit x{producers}"] = per_commit
     figures["drain"] = await drain_rate(path)
     return figures
+
+
+def rows(*, quick: bool = False) -> list[Row]:
+    """Committed enqueues with 1, 8 and 64 producers and the drain rate, beside the seed's
+    buffer insert (sequential for x1, from 8 threads for x8 and x64)."""
+    with tempfile.TemporaryDirectory() as directory:
+        figures = trio.run(measure, Path(directory), 800 if quick else PER_RUN)
+    seed = seed_buffer_rate()(200 if quick else 1000)
+    seed8 = seed_concurrent_rate(8, 200 if quick else 1000)
+    return [
+        Row(
+            "outbox",
+            "committed enqueues, 1 producer",
+            figures["enqueue x1"],
+            "msg/s",
+            seed,
+            note="peer: seed design's buffer insert",
+        ),
+        Row(
+            "outbox",
+            "committed enqueues, 8 producers",
+            figures["enqueue x8"],
+            "msg/s",
+            seed8,
+            note="peer: seed design's insert, 8 threads",
+        ),
+        Row(
+            "outbox",
+            "committed enqueues, 64 producers",
+            figures["enqueue x64"],
+            "msg/s",
+            seed8,
+            note="peer: seed design's insert, 8 threads",
+        ),
+        Row("outbox", "drain (take, mark, confirm)", figures["drain"], "msg/s"),
+    ]
 
 
 def main() -> None:

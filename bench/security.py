@@ -27,6 +27,8 @@ from companion.security.revocation import RevocationState
 from companion.security.session import SessionManager
 from dialects import event
 
+from .table import Row
+
 SEED_PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "seed_baseline.py"
 FRAME_OVERHEAD = 25
 WALL = 1_780_000_000.0
@@ -85,6 +87,28 @@ def seed(n: int) -> dict[str, Any] | None:
     )
     result: dict[str, Any] = json.loads(done.stdout)
     return result
+
+
+def rows(*, quick: bool = False) -> list[Row]:
+    """Seal + open rate and sealed detection size, beside the seed design's."""
+    mine = ours(500 if quick else 5000)
+    peer = seed(50 if quick else 200)
+    seed_rate = None
+    if peer is not None:
+        seed_rate = 1 / (1 / peer["seal_and_sign_per_s"] + 1 / peer["open_per_s"])
+    return [
+        Row(
+            "security",
+            "seal + open a detection",
+            mine["seal_open_per_s"],
+            "msg/s",
+            seed_rate,
+            note="peer: seed design",
+        ),
+        Row(
+            "security", "sealing overhead", mine["overhead"], "bytes", None, higher_is_better=False
+        ),
+    ]
 
 
 def main() -> None:

@@ -5,8 +5,9 @@ Every benchmark module in `bench/` offers `rows(*, quick: bool = False) -> list[
 `main()`. `python -m bench` runs them all and prints one table.
 
 Rules:
-- `seed` is the seed design's figure measured in the same run on the same machine
-  (../shared/peers/seed_baseline.py), or None where the seed has no counterpart.
+- `seed` is the peer's figure measured in the same run on the same machine: the seed
+  design's (../shared/peers/seed_baseline.py) unless the note names another peer
+  (pymavlink), or None where there is no counterpart.
 - The ratio is ours over the seed's when higher is better, the seed's over ours when
   lower is better, so a ratio above 1 always means this project does better.
 """
@@ -44,7 +45,7 @@ def _figure(value: float | None) -> str:
 
 def render(rows: Iterable[Row]) -> str:
     """The rows as one fixed-width text table (also valid Markdown)."""
-    header = ("bench", "measure", "ours", "seed design", "ratio", "unit", "note")
+    header = ("bench", "measure", "ours", "peer", "ratio", "unit", "note")
     lines = [header]
     for row in rows:
         ratio = row.ratio
