@@ -10,8 +10,9 @@ Rules:
   bulk parts, which become one record per complete transfer (image chips, logs) once
   `BulkAssembler` has every byte. Records go through the uplink's own durable outbox:
   publish returns once committed, so an internet outage only grows the backlog.
-- Arrivals are queued (bounded) for the publisher task; if the uplink is full the record
-  is counted as `uplink_refused` and logged, and the radio side goes on.
+- Arrivals are queued (bounded) for the publisher tasks (several, so a burst shares the
+  uplink outbox's group commits); if the uplink is full the record is counted as
+  `uplink_refused` and logged, and the radio side goes on.
 - A cloud command is checked (`commands.parse_command` did it), turned into dialect
   messages and submitted to the radio outbox keyed by its command id: a retried command
   with the same id is stored once. Each ACK from the UAV goes back to the cloud as an
@@ -46,6 +47,8 @@ from .uplink.base import Uplink
 
 log = logging.getLogger("event.groundstation")
 QUEUE = 4096
+PUBLISHERS = 8
+"""Concurrent publishers: records committed in groups of up to this many."""
 BULK_NAMES = {event.EVENT_MSG_TYPE_IMAGE: "image", event.EVENT_MSG_TYPE_LOG: "log"}
 
 
@@ -131,8 +134,14 @@ class Gateway:
             self.counters["uplink_queue_full"] += 1
             log.warning("event=uplink_queue_full msg_id=%s", record.msg_id)
 
-    async def publish_loop(self) -> None:
-        """Hand queued records to the uplink, one committed write each."""
+    async def publish_loop(self, publishers: int = PUBLISHERS) -> None:
+        """Hand queued records to the uplink: `publishers` tasks, each awaiting its own
+        committed write, so a burst shares the outbox's group commits."""
+        async with trio.open_nursery() as nursery:
+            for _ in range(publishers):
+                nursery.start_soon(self._publisher)
+
+    async def _publisher(self) -> None:
         async for record in self._record_inbox:
             assert self.uplink is not None
             try:
