@@ -212,6 +212,7 @@ class Gateway:
             "gateway": dict(self.counters),
             "sync": dict(self.sync.counters),
             "stack": dict(self.runtime.stack.counters),
+            "reliable": dict(self.runtime.stack.reliable.counters),
             "bulk": dict(self.bulk.counters),
             "uplink": {} if self.uplink is None else self.uplink.stats(),
         }

@@ -287,6 +287,7 @@ class Agent:
             "intake": dict(self.intake.counters),
             "sync": dict(self.sync.counters),
             "stack": dict(self.runtime.stack.counters),
+            "reliable": dict(self.runtime.stack.reliable.counters),
         }
 
 

@@ -1,0 +1,589 @@
+"""The report of a finished demo run: what reached the cloud, what was lost, how fast.
+
+    run/world.jsonl   header, then one sample a second (truth: positions, links, air)
+    run/events.jsonl  what the runner did and saw (detections fed, outage, commands,
+                      ground station and agent status samples)
+    run/cc.db         the reference command center's SQLite (records, commands)
+    -> report.json    `build_report` / `write_report`; `summary` for the terminal
+
+Rules:
+- Reads the run, writes only report.json. A line that is not a JSON object, or an event
+  without the fields its kind needs, is skipped and counted (`input.skipped`): a process
+  stopped mid-line must not cost the report. A missing file or world header, or a
+  command center file that cannot be read, is a ReportError.
+- A detection is known by what the cloud keys it on: (UAV, track id, its own time in
+  whole milliseconds, truncated as the agent does). Every detection fed must be at the
+  cloud exactly once: none lost, none stored twice under two ids.
+- A command is finished once its status is an outcome other than "accepted"; a command
+  the runner issued that the command center never queued is missing. Unfinished and
+  missing commands are lost, like lost detections.
+- Latency is received at the cloud minus the detection's own time; the outage figures
+  are those of detections fed between outage_start and outage_end. Percentiles are
+  nearest-rank.
+- Priority order during the outage: among records created in the window, a less urgent
+  record (a higher EVENT_PRIORITY value) must not reach the cloud strictly before a more
+  urgent one the ground station already held. A record is held by the station
+  RADIO_SETTLE seconds after the first world sample at or after its creation in which
+  its UAV had a path of links to the station (a UAV out of range keeps it on board),
+  and no later than it reached the cloud.
+- `ok`: no detection or command lost, no duplicate, no priority inversion.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sqlite3
+from bisect import bisect_left, bisect_right
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from companion.reliability.priority import Priority
+from groundstation.command_center import CommandCenterStore
+from groundstation.command_center.store import QueuedCommand, StoreError
+from groundstation.records import Record, RecordError
+
+REPORT_FILE = "report.json"
+RADIO_SETTLE = 2.0
+"""Seconds for a message to cross the mesh once its UAV has a route (hops, retries)."""
+OPEN_STATUSES = frozenset({"queued", "delivered", "accepted"})
+"""Command statuses that are not an outcome yet (groundstation.command_center.store)."""
+COMMAND_EVENTS = ("mission_assigned", "retask", "abort")
+_PAGE = 1000
+_EXAMPLES = 5
+_RETRY = re.compile(r"retr(ies|ied|y|ansmi)")
+_NUMBER = (int, float)
+_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
+    "detection_fed": {"uav": (int,), "track_id": (int,), "time": _NUMBER},
+    "mission_assigned": {"uav": (int,), "command_id": (str,)},
+    "retask": {"uav": (int,), "command_id": (str,), "lat": _NUMBER, "lon": _NUMBER},
+    "abort": {"uav": (int,), "command_id": (str,)},
+    "agent": {"uav": (int,), "status": (dict,)},
+}
+"""Fields each event kind must have (with their types) to be used."""
+
+Key = tuple[int, int, int]
+"""A detection: (UAV, track id, its own time in ms)."""
+
+
+class ReportError(Exception):
+    """The run directory cannot be reported on; the text names the file and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A run directory, read: the world, the events, the command center's contents."""
+
+    header: dict[str, Any]
+    world: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    records: list[tuple[Record, float]]
+    """Every record at the cloud with the time it was received, in arrival order."""
+    commands: list[QueuedCommand]
+    skipped: dict[str, int]
+
+    def kind(self, kind: str) -> list[dict[str, Any]]:
+        return [event for event in self.events if event["kind"] == kind]
+
+    @property
+    def start(self) -> float:
+        started = self.kind("started")
+        return float(started[0]["wall"] if started else self._walls()[0])
+
+    @property
+    def end(self) -> float:
+        finished = self.kind("finished")
+        return float(finished[-1]["wall"] if finished else self._walls()[-1])
+
+    def _walls(self) -> list[float]:
+        walls = sorted(item["wall"] for item in [*self.world, *self.events])
+        return walls or [0.0]
+
+    def station_samples(self) -> list[tuple[float, dict[str, Any]]]:
+        """The ground station's status samples: (wall, status.json)."""
+        return [(event["wall"], station_status(event)) for event in self.kind("station")]
+
+    def agent_status(self) -> dict[int, dict[str, Any]]:
+        """Each UAV's last agent status sample."""
+        return {event["uav"]: event["status"] for event in self.kind("agent")}
+
+    def detections(self) -> list[tuple[Record, float]]:
+        return [(record, received) for record, received in self.records if _is_detection(record)]
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The cloud outage: wall times; `ended` False if the run finished during it."""
+
+    start: float
+    end: float
+    ended: bool
+
+    def __contains__(self, wall: float) -> bool:
+        return self.start <= wall <= self.end
+
+
+def station_status(event: dict[str, Any]) -> dict[str, Any]:
+    """A "station" event's status.json: under "status", or the event's own keys."""
+    nested = event.get("status")
+    return nested if isinstance(nested, dict) else event
+
+
+def load_run(run: Path) -> Run:
+    """Read a run directory; ReportError if a file is missing or cannot be read."""
+    lines, world_skipped = _read_jsonl(run / "world.jsonl")
+    if not lines or not _is_header(lines[0]):
+        raise ReportError(f"{run / 'world.jsonl'} does not start with its header line")
+    world = [line for line in lines[1:] if isinstance(line.get("wall"), _NUMBER)]
+    events, events_skipped = _read_jsonl(run / "events.jsonl")
+    usable = [event for event in events if _valid_event(event)]
+    records, commands = _read_cloud(run / "cc.db")
+    skipped = {
+        "world.jsonl": world_skipped + len(lines) - 1 - len(world),
+        "events.jsonl": events_skipped + len(events) - len(usable),
+    }
+    return Run(lines[0], world, usable, records, commands, skipped)
+
+
+def _read_jsonl(path: Path) -> tuple[list[dict[str, Any]], int]:
+    if not path.is_file():
+        raise ReportError(f"{path} is missing")
+    objects: list[dict[str, Any]] = []
+    skipped = 0
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                skipped += 1
+                continue
+            if isinstance(obj, dict):
+                objects.append(obj)
+            else:
+                skipped += 1
+    return objects, skipped
+
+
+def _is_header(line: dict[str, Any]) -> bool:
+    origin = line.get("origin")
+    return (
+        isinstance(origin, list)
+        and len(origin) == 3
+        and all(isinstance(v, _NUMBER) for v in origin)
+        and isinstance(line.get("uavs"), list)
+    )
+
+
+def _valid_event(event: dict[str, Any]) -> bool:
+    if not isinstance(event.get("wall"), _NUMBER) or not isinstance(event.get("kind"), str):
+        return False
+    fields = _FIELDS.get(event["kind"], {})
+    return all(isinstance(event.get(name), types) for name, types in fields.items())
+
+
+def _read_cloud(path: Path) -> tuple[list[tuple[Record, float]], list[QueuedCommand]]:
+    if not path.is_file():  # CommandCenterStore would create an empty one
+        raise ReportError(f"{path} is missing")
+    try:
+        store = CommandCenterStore(path)
+    except StoreError as exc:
+        raise ReportError(str(exc)) from exc
+    try:
+        records: list[tuple[Record, float]] = []
+        after = 0
+        while page := store.records(after=after, limit=_PAGE):
+            records += [(record, received) for _, record, received in page]
+            after = page[-1][0]
+        commands = store.commands(limit=max(1, store.latest_cursor()))
+    except (sqlite3.Error, RecordError, ValueError) as exc:
+        raise ReportError(f"cannot read {path}: {exc}") from exc
+    finally:
+        store.close()
+    return records, commands
+
+
+# -- the report ---------------------------------------------------------------------------
+
+
+def build_report(run: Path) -> dict[str, Any]:
+    """The report of the run in directory `run` (module docstring); ReportError if none."""
+    loaded = load_run(run)
+    window = outage_window(loaded)
+    fed = {fed_key(event): event for event in loaded.kind("detection_fed")}
+    detections = _detections(loaded, fed)
+    commands = _commands(loaded)
+    order = _priority_order(loaded, window)
+    lost_commands = len(commands["unfinished"]) + len(commands["missing"])
+    lost = {
+        "detections": len(detections["lost"]),
+        "commands": lost_commands,
+        "total": len(detections["lost"]) + lost_commands,
+    }
+    return {
+        "run": {
+            "start": loaded.start,
+            "end": loaded.end,
+            "duration_s": round(loaded.end - loaded.start, 3),
+            "uavs": loaded.header["uavs"],
+        },
+        "input": {"skipped": loaded.skipped},
+        "messages": _messages(loaded),
+        "ack_required": {"detections": detections, "commands": commands},
+        "latency": _latency(loaded, fed, window),
+        "outage": None if window is None else _outage(loaded, window),
+        "priority_order": order,
+        "retries": _retries(loaded),
+        "air": _air(loaded),
+        "lost": lost,
+        "ok": lost["total"] == 0 and not detections["duplicated"] and order["violations"] == 0,
+    }
+
+
+def write_report(run: Path) -> dict[str, Any]:
+    """Build the report and write it to run/report.json; the report."""
+    report = build_report(run)
+    (run / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def outage_window(run: Run) -> Window | None:
+    """The first outage of the run, None if there was none."""
+    starts = run.kind("outage_start")
+    if not starts:
+        return None
+    start = float(starts[0]["wall"])
+    ends = [float(event["wall"]) for event in run.kind("outage_end") if event["wall"] >= start]
+    return Window(start, ends[0], True) if ends else Window(start, max(start, run.end), False)
+
+
+def fed_key(event: dict[str, Any]) -> Key:
+    return (event["uav"], event["track_id"], int(event["time"] * 1000))
+
+
+def cloud_key(record: Record) -> Key | None:
+    """A detection record's key; None if it lacks the fields (not from a UAV)."""
+    uav = uav_of(record.source)
+    track = record.payload.get("track_id")
+    millis = record.payload.get("time")
+    if not isinstance(millis, int):
+        millis = round(record.timestamp * 1000)
+    return None if uav is None or not isinstance(track, int) else (uav, track, millis)
+
+
+def uav_of(source: str) -> int | None:
+    number = source.removeprefix("uav-")
+    return int(number) if number != source and number.isdigit() else None
+
+
+def priority_name(priority: int) -> str:
+    return Priority(priority).name.lower()
+
+
+def _is_detection(record: Record) -> bool:
+    return record.msg_type == "detection"
+
+
+def _messages(run: Run) -> dict[str, Any]:
+    sent: Counter[str] = Counter(detection=len(run.kind("detection_fed")))
+    for status in run.agent_status().values():
+        counters = status.get("agent", {})
+        for name, value in counters.items() if isinstance(counters, dict) else ():
+            if name.endswith("_sent") and isinstance(value, int):
+                sent[name.removesuffix("_sent")] += value
+    records = [record for record, _ in run.records]
+    return {
+        "delivered": {
+            "total": len(records),
+            "by_type": dict(sorted(Counter(r.msg_type for r in records).items())),
+            "by_priority": {
+                priority_name(p): n for p, n in sorted(Counter(r.priority for r in records).items())
+            },
+        },
+        "sent": dict(sorted(sent.items())),
+    }
+
+
+def _detections(run: Run, fed: dict[Key, dict[str, Any]]) -> dict[str, Any]:
+    at_cloud: defaultdict[Key, list[str]] = defaultdict(list)
+    for record, _ in run.detections():
+        key = cloud_key(record)
+        if key is not None:
+            at_cloud[key].append(record.msg_id)
+    by_uav: defaultdict[int, Counter[str]] = defaultdict(Counter)
+    for uav, _, _ in fed:
+        by_uav[uav]["fed"] += 1
+    for uav, _, _ in at_cloud.keys() & fed.keys():
+        by_uav[uav]["delivered"] += 1
+    return {
+        "fed": len(fed),
+        "delivered": len(at_cloud.keys() & fed.keys()),
+        "lost": [_key_json(key) for key in sorted(fed.keys() - at_cloud.keys())],
+        "duplicated": [
+            {**_key_json(key), "msg_ids": ids}
+            for key, ids in sorted(at_cloud.items())
+            if len(ids) > 1
+        ],
+        "not_fed": [_key_json(key) for key in sorted(at_cloud.keys() - fed.keys())],
+        "by_uav": {str(uav): dict(counts) for uav, counts in sorted(by_uav.items())},
+    }
+
+
+def _key_json(key: Key) -> dict[str, Any]:
+    return {"uav": key[0], "track_id": key[1], "time_ms": key[2]}
+
+
+def _commands(run: Run) -> dict[str, Any]:
+    rows = [
+        {
+            "command_id": command.body.get("command_id"),
+            "uav": command.body.get("uav"),
+            "type": command.body.get("type"),
+            "status": command.status,
+            "reason": command.reason,
+        }
+        for command in run.commands
+    ]
+    queued = {row["command_id"] for row in rows}
+    issued = {event["command_id"] for kind in COMMAND_EVENTS for event in run.kind(kind)}
+    return {
+        "queued": len(rows),
+        "by_status": dict(sorted(Counter(row["status"] for row in rows).items())),
+        "commands": rows,
+        "unfinished": [row["command_id"] for row in rows if row["status"] in OPEN_STATUSES],
+        "failed": [
+            row["command_id"]
+            for row in rows
+            if row["status"] not in OPEN_STATUSES and row["status"] != "completed"
+        ],
+        "missing": sorted(issued - queued),
+    }
+
+
+def _latency(run: Run, fed: dict[Key, dict[str, Any]], window: Window | None) -> dict[str, Any]:
+    first: dict[Key, tuple[Record, float]] = {}
+    for record, received in run.detections():
+        key = cloud_key(record)
+        if key in fed and key not in first:
+            first[key] = (record, received)
+    during: list[float] = []
+    outside: list[float] = []
+    for key, (record, received) in first.items():
+        inside = window is not None and fed[key]["wall"] in window
+        (during if inside else outside).append(received - record.timestamp)
+    return {"outage": spread(during), "normal": spread(outside)}
+
+
+def spread(values: Iterable[float]) -> dict[str, Any]:
+    """Count, nearest-rank p50 and p95, and max of `values` (seconds, None if empty)."""
+    ordered = sorted(values)
+
+    def rank(p: float) -> float | None:
+        return round(ordered[max(0, math.ceil(p * len(ordered)) - 1)], 3) if ordered else None
+
+    return {"count": len(ordered), "p50": rank(0.5), "p95": rank(0.95), "max": rank(1.0)}
+
+
+def _outage(run: Run, window: Window) -> dict[str, Any]:
+    backlog = [
+        (wall, status["uplink_backlog"])
+        for wall, status in run.station_samples()
+        if isinstance(status.get("uplink_backlog"), int)
+    ]
+    synced = next(
+        (wall for wall, depth in backlog if window.ended and wall >= window.end and depth == 0),
+        None,
+    )
+    # The backlog keeps growing after the end until the uplink's next retry: count it all.
+    until = run.end if synced is None else synced
+    held = [depth for wall, depth in backlog if window.start <= wall <= until]
+    caught_up = [received for record, received in run.records if record.timestamp in window]
+    return {
+        "start_s": round(window.start - run.start, 3),
+        "end_s": round(window.end - run.start, 3),
+        "duration_s": round(window.end - window.start, 3),
+        "ended": window.ended,
+        "max_uplink_backlog": max(held, default=None),
+        "synced_after_s": None if synced is None else round(synced - window.end, 3),
+        "last_held_record_after_s": (
+            round(max(caught_up) - window.end, 3) if caught_up and window.ended else None
+        ),
+    }
+
+
+def _priority_order(run: Run, window: Window | None) -> dict[str, Any]:
+    """Pairs (more urgent held, less urgent) checked and inversions (module docstring)."""
+    if window is None:
+        return {"checked": 0, "violations": 0, "examples": []}
+    routed = _routed(run)
+    held = sorted(
+        (
+            (record.priority, _held_from(record, received, routed), received, record)
+            for record, received in run.records
+            if record.timestamp in window
+        ),
+        key=lambda item: item[:3],
+    )
+    by_level: defaultdict[int, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+    for priority, since, received, _ in held:
+        by_level[priority][0].append(since)
+        by_level[priority][1].append(received)
+    for sinces, receiveds in by_level.values():
+        sinces.sort()
+        receiveds.sort()
+    checked = violations = 0
+    for priority, _, received, _ in held:
+        for urgent in (level for level in by_level if level < priority):
+            sinces, receiveds = by_level[urgent]
+            waiting = bisect_right(sinces, received)
+            checked += waiting
+            violations += waiting - bisect_right(receiveds, received)
+    examples = _inversions(held) if violations else []
+    return {"checked": checked, "violations": violations, "examples": examples}
+
+
+def _inversions(held: list[tuple[int, float, float, Record]]) -> list[dict[str, Any]]:
+    """The first few inversions by name; `held` is sorted most urgent first."""
+    examples: list[dict[str, Any]] = []
+    for low, _, early, record in held:
+        for high, since, late, urgent in held:
+            if high >= low:
+                break
+            if since <= early < late:
+                examples.append({"first": record.msg_id, "then": urgent.msg_id})
+                if len(examples) == _EXAMPLES:
+                    return examples
+    return examples
+
+
+def _routed(run: Run) -> dict[int, list[float]]:
+    """For each UAV, the walls of the world samples where it had a path to the station."""
+    ground = run.header.get("ground_station", 255)
+    times: defaultdict[int, list[float]] = defaultdict(list)
+    for sample in run.world:
+        neighbours: defaultdict[int, set[int]] = defaultdict(set)
+        for pair in sample.get("links", []):
+            if isinstance(pair, list) and len(pair) == 2:
+                neighbours[pair[0]].add(pair[1])
+                neighbours[pair[1]].add(pair[0])
+        reached, frontier = {ground}, [ground]
+        while frontier:
+            fresh = neighbours[frontier.pop()] - reached
+            reached |= fresh
+            frontier += fresh
+        for node in reached - {ground}:
+            times[node].append(sample["wall"])
+    return {node: sorted(walls) for node, walls in times.items()}
+
+
+def _held_from(record: Record, received: float, routed: dict[int, list[float]]) -> float:
+    """When the ground station held `record` at the latest (module docstring)."""
+    uav = uav_of(record.source)
+    if uav is None:
+        return min(record.timestamp, received)
+    walls = routed.get(uav, [])
+    index = bisect_left(walls, record.timestamp)
+    return min(walls[index] + RADIO_SETTLE, received) if index < len(walls) else received
+
+
+def _retries(run: Run) -> dict[str, Any]:
+    """Retry counters by name: the station's uplink, and every other counter section
+    ("stack", "sync", ...) of the station and the agents, summed, as "section.name"."""
+    samples = run.station_samples()
+    station = samples[-1][1] if samples else {}
+    uplink = station.get("uplink")
+    radio: Counter[str] = Counter()
+    for status in [station, *run.agent_status().values()]:
+        for section, counters in status.items():
+            if section != "uplink":
+                radio.update(_retry_counters(counters, f"{section}."))
+    return {"uplink": _retry_counters(uplink, ""), "radio": dict(sorted(radio.items()))}
+
+
+def _retry_counters(counters: object, prefix: str) -> dict[str, int]:
+    if not isinstance(counters, dict):
+        return {}
+    return {
+        prefix + name: value
+        for name, value in counters.items()
+        if _RETRY.search(name) and isinstance(value, int)
+    }
+
+
+def _air(run: Run) -> dict[str, Any]:
+    air = run.world[-1].get("air", {}) if run.world else {}
+    keys = ("frames_sent", "bytes_sent", "airtime", "frames_received", "lost", "utilisation")
+    found = {name: air.get(name) for name in (*keys, "capacity_bytes")}
+    match found["bytes_sent"], found["capacity_bytes"]:
+        case int() | float() as sent, int() | float() as capacity if capacity > 0:
+            ratio: float | None = round(sent / capacity, 4)
+        case _:
+            ratio = None
+    return {**found, "bytes_of_capacity": ratio}
+
+
+# -- for the terminal ---------------------------------------------------------------------
+
+
+def summary(report: dict[str, Any]) -> str:
+    """The report as a few readable lines."""
+    run, ack = report["run"], report["ack_required"]
+    det, cmd = ack["detections"], ack["commands"]
+    delivered = report["messages"]["delivered"]
+    lines = [
+        f"run: {len(run['uavs'])} UAVs, {run['duration_s']:.0f} s",
+        f"cloud: {delivered['total']} records; by type {_pairs(delivered['by_type'])}; "
+        f"by priority {_pairs(delivered['by_priority'])}",
+        f"sent: {_pairs(report['messages']['sent'])}",
+        f"detections: {det['delivered']}/{det['fed']} delivered, {len(det['lost'])} lost, "
+        f"{len(det['duplicated'])} duplicated",
+        f"commands: {cmd['queued']} queued ({_pairs(cmd['by_status'])}), "
+        f"{len(cmd['unfinished'])} unfinished, {len(cmd['missing'])} missing",
+        f"latency normal: {_spread_text(report['latency']['normal'])}",
+        f"latency outage: {_spread_text(report['latency']['outage'])}",
+    ]
+    outage = report["outage"]
+    if outage is not None:
+        lines.append(
+            f"outage: {outage['duration_s']:.0f} s from t={outage['start_s']:.0f} s, uplink "
+            f"backlog up to {_text(outage['max_uplink_backlog'])}, synced "
+            f"{_seconds(outage['synced_after_s'])} after it ended"
+        )
+    order = report["priority_order"]
+    air = report["air"]
+    ratio = air["bytes_of_capacity"]
+    lines += [
+        f"priority order: {order['violations']} inversions in {order['checked']} pairs",
+        f"retries: uplink {_pairs(report['retries']['uplink'])}; "
+        f"radio {_pairs(report['retries']['radio'])}",
+        f"air: {air['bytes_sent']} bytes in {air['frames_sent']} frames, "
+        f"{'-' if ratio is None else f'{ratio:.1%}'} of capacity",
+        f"lost: {report['lost']['total'] or 'none'}; {'OK' if report['ok'] else 'NOT OK'}",
+    ]
+    return "\n".join(lines)
+
+
+def _pairs(counts: dict[str, Any]) -> str:
+    return ", ".join(f"{name} {value}" for name, value in counts.items()) or "-"
+
+
+def _spread_text(spread: dict[str, Any]) -> str:
+    if not spread["count"]:
+        return "no detections"
+    return (
+        f"{spread['count']} detections, p50 {spread['p50']:.2f} s, p95 {spread['p95']:.2f} s, "
+        f"max {spread['max']:.2f} s"
+    )
+
+
+def _text(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _seconds(value: float | None) -> str:
+    return "never" if value is None else f"{value:.1f} s"
