@@ -8719,22 +8719,22 @@ class MAVLink_event_status_message(MAVLink_message):
 
     id = MAVLINK_MSG_ID_EVENT_STATUS
     msgname = "EVENT_STATUS"
-    fieldnames = ["time", "uptime", "mission_id", "outbox_depth", "state", "flags", "last_outcome", "gateway_hops"]
-    ordered_fieldnames = ["time", "uptime", "mission_id", "outbox_depth", "state", "flags", "last_outcome", "gateway_hops"]
-    fieldtypes = ["uint32_t", "uint32_t", "uint16_t", "uint16_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t"]
+    fieldnames = ["time", "uptime", "mission_id", "outbox_depth", "state", "flags", "last_outcome", "gateway_hops", "last_seq", "last_source"]
+    ordered_fieldnames = ["time", "uptime", "mission_id", "outbox_depth", "state", "flags", "last_outcome", "gateway_hops", "last_seq", "last_source"]
+    fieldtypes = ["uint32_t", "uint32_t", "uint16_t", "uint16_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint32_t", "uint8_t"]
     fielddisplays_by_name: Dict[str, str] = {"flags": "bitmask"}
     fieldenums_by_name: Dict[str, str] = {"state": "EVENT_AGENT_STATE", "flags": "EVENT_STATUS_FLAGS", "last_outcome": "EVENT_OUTCOME"}
     fieldunits_by_name: Dict[str, str] = {"time": "s", "uptime": "s"}
-    native_format = bytearray(b"<IIHHBBBB")
-    orders = [0, 1, 2, 3, 4, 5, 6, 7]
-    lengths = [1, 1, 1, 1, 1, 1, 1, 1]
-    array_lengths = [0, 0, 0, 0, 0, 0, 0, 0]
+    native_format = bytearray(b"<IIHHBBBBIB")
+    orders = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    lengths = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+    array_lengths = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
     crc_extra = 216
-    unpacker = struct.Struct("<IIHHBBBB")
+    unpacker = struct.Struct("<IIHHBBBBIB")
     instance_field = None
     instance_offset = -1
 
-    def __init__(self, time: int, uptime: int, mission_id: int, outbox_depth: int, state: int, flags: int, last_outcome: int, gateway_hops: int):
+    def __init__(self, time: int, uptime: int, mission_id: int, outbox_depth: int, state: int, flags: int, last_outcome: int, gateway_hops: int, last_seq: int = 0, last_source: int = 0):
         MAVLink_message.__init__(self, MAVLink_event_status_message.id, MAVLink_event_status_message.msgname)
         self._fieldnames = MAVLink_event_status_message.fieldnames
         self._instance_field = MAVLink_event_status_message.instance_field
@@ -8747,9 +8747,11 @@ class MAVLink_event_status_message(MAVLink_message):
         self.flags = flags
         self.last_outcome = last_outcome
         self.gateway_hops = gateway_hops
+        self.last_seq = last_seq
+        self.last_source = last_source
 
     def pack(self, mav: "MAVLink", force_mavlink1: bool = False) -> bytes:
-        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.time, self.uptime, self.mission_id, self.outbox_depth, self.state, self.flags, self.last_outcome, self.gateway_hops), force_mavlink1=force_mavlink1)
+        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.time, self.uptime, self.mission_id, self.outbox_depth, self.state, self.flags, self.last_outcome, self.gateway_hops, self.last_seq, self.last_source), force_mavlink1=force_mavlink1)
 
 
 # Define name on the class for backwards compatibility (it is now msgname).
@@ -24328,7 +24330,7 @@ class MAVLink(object):
         """
         self.send(self.event_detection_encode(seq, time, lat, lon, alt, track_id, bbox, chip_id, class_id, confidence), force_mavlink1=force_mavlink1)
 
-    def event_status_encode(self, time: int, uptime: int, mission_id: int, outbox_depth: int, state: int, flags: int, last_outcome: int, gateway_hops: int) -> MAVLink_event_status_message:
+    def event_status_encode(self, time: int, uptime: int, mission_id: int, outbox_depth: int, state: int, flags: int, last_outcome: int, gateway_hops: int, last_seq: int = 0, last_source: int = 0) -> MAVLink_event_status_message:
         """
         Agent status, sent on change and periodically.
 
@@ -24340,11 +24342,13 @@ class MAVLink(object):
         flags                     : Condition bits. (type:uint8_t, values:EVENT_STATUS_FLAGS)
         last_outcome              : Outcome of the last command executed. (type:uint8_t, values:EVENT_OUTCOME)
         gateway_hops              : Hops to the ground station; 255 if no route. (type:uint8_t)
+        last_seq                  : Sequence number of the command last_outcome belongs to (in its sender's numbering); 0 if none. Lets the sender learn a final outcome whose EVENT_ACK was lost. (type:uint32_t)
+        last_source               : System id of the node that sent that command; 0 if none. (type:uint8_t)
 
         """
-        return MAVLink_event_status_message(time, uptime, mission_id, outbox_depth, state, flags, last_outcome, gateway_hops)
+        return MAVLink_event_status_message(time, uptime, mission_id, outbox_depth, state, flags, last_outcome, gateway_hops, last_seq, last_source)
 
-    def event_status_send(self, time: int, uptime: int, mission_id: int, outbox_depth: int, state: int, flags: int, last_outcome: int, gateway_hops: int, force_mavlink1: bool = False) -> None:
+    def event_status_send(self, time: int, uptime: int, mission_id: int, outbox_depth: int, state: int, flags: int, last_outcome: int, gateway_hops: int, last_seq: int = 0, last_source: int = 0, force_mavlink1: bool = False) -> None:
         """
         Agent status, sent on change and periodically.
 
@@ -24356,9 +24360,11 @@ class MAVLink(object):
         flags                     : Condition bits. (type:uint8_t, values:EVENT_STATUS_FLAGS)
         last_outcome              : Outcome of the last command executed. (type:uint8_t, values:EVENT_OUTCOME)
         gateway_hops              : Hops to the ground station; 255 if no route. (type:uint8_t)
+        last_seq                  : Sequence number of the command last_outcome belongs to (in its sender's numbering); 0 if none. Lets the sender learn a final outcome whose EVENT_ACK was lost. (type:uint32_t)
+        last_source               : System id of the node that sent that command; 0 if none. (type:uint8_t)
 
         """
-        self.send(self.event_status_encode(time, uptime, mission_id, outbox_depth, state, flags, last_outcome, gateway_hops), force_mavlink1=force_mavlink1)
+        self.send(self.event_status_encode(time, uptime, mission_id, outbox_depth, state, flags, last_outcome, gateway_hops, last_seq, last_source), force_mavlink1=force_mavlink1)
 
     def event_heartbeat_encode(self, time: int, role: int, state: int) -> MAVLink_event_heartbeat_message:
         """

@@ -18,7 +18,9 @@ Rules:
   with the same id is stored once. Each ACK from the UAV goes back to the cloud as an
   "ack" record naming the command (ACCEPTED when the UAV received it, then what
   executing it gave).
-- The gateway never invents outcomes for the UAV: it reports what came back.
+- The gateway never invents outcomes for the UAV: it reports what came back, from the
+  EVENT_ACKs or, when the final ACK was lost, from the UAV's EVENT_STATUS naming its
+  last command (sender, seq) and outcome.
 """
 
 from __future__ import annotations
@@ -87,6 +89,8 @@ class Gateway:
         if head.get_msgId() == event.MAVLINK_MSG_ID_EVENT_BULK_HEADER:
             self._bulk(arrived)
             return
+        if head.get_msgId() == event.MAVLINK_MSG_ID_EVENT_STATUS:
+            self._outcome_from_status(arrived.src, head)
         try:
             record = record_from_message(
                 arrived.src,
@@ -172,6 +176,19 @@ class Gateway:
         if command is not None:
             self._commands[(dst, seq)] = command
 
+    def _outcome_from_status(self, src: int, status: Any) -> None:
+        """A UAV's status names its last command's outcome: report it if its final ACK
+        never came (the record id is the same either way, so the cloud sees it once)."""
+        if status.last_source != self.node_id or not status.last_seq:
+            return
+        if status.last_outcome == event.EVENT_OUTCOME_ACCEPTED:
+            return
+        command = self._commands.get((src, status.last_seq))
+        if command is None or command.command_id not in self._pending_commands:
+            return
+        self.counters["outcomes_from_status"] += 1
+        self._report_outcome(command, status.last_outcome, "")
+
     def on_event(self, reliability: Event) -> None:
         self.sync.on_event(reliability)
         if not isinstance(reliability, Acknowledged):
@@ -179,16 +196,19 @@ class Gateway:
         command = self._commands.get((reliability.dst, reliability.seq))
         if command is None:
             return
+        self._report_outcome(command, reliability.outcome, reliability.reason)
+
+    def _report_outcome(self, command: Command, outcome: int, reason: str) -> None:
         self._queue(
             command_outcome_record(
                 command.command_id,
                 command.uav,
-                reliability.outcome,
-                reason=reliability.reason,
+                outcome,
+                reason=reason,
                 timestamp=self._wall(),
             )
         )
-        if reliability.outcome != event.EVENT_OUTCOME_ACCEPTED:
+        if outcome != event.EVENT_OUTCOME_ACCEPTED:
             self._pending_commands.pop(command.command_id, None)
 
     # -- fleet view ----------------------------------------------------------------------

@@ -11,7 +11,9 @@ Rules:
   durable outbox: a power cut after `submit` returned loses nothing. Telemetry and status
   are live: the next one replaces a lost one.
 - Commands execute one at a time, in arrival order, except that an abort cancels whatever
-  command is running and goes first (`Executor`).
+  command is running and goes first (`Executor`). The final outcome goes back in an
+  EVENT_ACK, once; EVENT_STATUS repeats the last command's (sender, seq, outcome), so a
+  sender whose final ACK was lost still learns it.
 - The signing clock's reservation is saved in `state_dir` before frames leave, so a reboot
   never reuses a signing timestamp.
 - Shutdown (SIGTERM, SIGINT or cancellation): the outbox is closed after everything it
@@ -92,6 +94,8 @@ class Agent:
         self._next_transfer = 1
         self._mission_id = 0
         self._last_outcome = event.EVENT_OUTCOME_ACCEPTED
+        self._last_command = (0, 0)
+        """(sender, seq) of the command `_last_outcome` belongs to, for EVENT_STATUS."""
         self._nursery: trio.Nursery | None = None
         self.detection_port: int | None = None
         """The UDP port the detector intake listens on, once it is bound."""
@@ -138,6 +142,7 @@ class Agent:
         if ack is None:
             return
         self._last_outcome = ack.outcome
+        self._last_command = (arrived.src, head.seq)
         if head.get_msgId() == event.MAVLINK_MSG_ID_EVENT_MISSION_ASSIGN and ack.outcome in (
             event.EVENT_OUTCOME_ACCEPTED,
             event.EVENT_OUTCOME_COMPLETED,
@@ -222,6 +227,8 @@ class Agent:
                     state=self._agent_state(),
                     last_outcome=self._last_outcome,
                     gateway_hops=self._hops(),
+                    last_source=self._last_command[0],
+                    last_seq=self._last_command[1],
                 )
                 self.runtime.send(self.ground, status(report, fleet_time, flags))
                 self.counters["status_sent"] += 1

@@ -143,7 +143,7 @@ class Intake:
     def datagram(self, data: bytes) -> list[DetectionReport]:
         """The detections in one datagram; refused lines are counted, the rest kept."""
         reports = []
-        for line in data.splitlines():
+        for line in data.split(b"\n"):
             if not line.strip():
                 continue
             try:

@@ -69,6 +69,8 @@ class AgentStatus:
     state: int
     last_outcome: int
     gateway_hops: int
+    last_seq: int = 0
+    last_source: int = 0
 
 
 def status(agent: AgentStatus, fleet_time: float, flags: int) -> Any:
@@ -82,6 +84,8 @@ def status(agent: AgentStatus, fleet_time: float, flags: int) -> Any:
         flags=flags,
         last_outcome=agent.last_outcome,
         gateway_hops=_clamp(agent.gateway_hops, 0, 255),
+        last_seq=agent.last_seq,
+        last_source=agent.last_source,
     )
 
 

@@ -1,0 +1,164 @@
+"""The gateway between two real node stacks over the simulated radio (mock clock): records
+for the cloud, commands to the radio outbox, and outcomes back, from ACKs or from the
+UAV's status when a final ACK was lost."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trio
+import trio.testing
+
+from companion.node import NodeStack
+from companion.outbox import OutboxStats, open_outbox
+from companion.outbox.sync import OutboxSync, valid_bundle
+from companion.runtime import StackRuntime
+from companion.security.certificate import Role
+from dialects import event
+from groundstation.commands import parse_command
+from groundstation.gateway import Gateway
+from groundstation.records import Record
+from sitl.radio import RadioConfig, RadioMedium, Stationary
+from tests.companion.security.fleet import NOW_WALL, Fleet
+
+GS, UAV = 255, 4
+LINK_KEY = bytes(range(40, 72))
+DISK = 0.002
+"""Real seconds of idleness before the mock clock jumps: room for the outbox's commits."""
+
+
+def wall() -> float:
+    return NOW_WALL + trio.current_time()
+
+
+@dataclass
+class RecordingUplink:
+    """A double of the cloud uplink: keeps what it is given (no network)."""
+
+    records: list[Record] = field(default_factory=list)
+
+    async def publish(self, record: Record) -> None:
+        self.records.append(record)
+
+    async def backlog(self) -> OutboxStats:
+        return OutboxStats()  # it holds nothing: publish hands records straight to a list
+
+    def stats(self) -> dict[str, int]:
+        return {"published": len(self.records)}
+
+    def outcomes(self) -> list[tuple[str, str]]:
+        return [
+            (r.payload["command_id"], r.payload["outcome_name"])
+            for r in self.records
+            if r.msg_type == "ack"
+        ]
+
+
+@dataclass
+class Pair:
+    gateway: Gateway
+    uav: StackRuntime
+    uplink: RecordingUplink
+
+
+@asynccontextmanager
+async def pair(fleet: Fleet, tmp_path: Path) -> AsyncIterator[Pair]:
+    medium = RadioMedium(seed=5, config=RadioConfig(range_m=2000.0))
+    ground = StackRuntime(
+        NodeStack(fleet.identity(GS, Role.GROUND_STATION), LINK_KEY, gateway=True),
+        medium.attach(GS, Stationary((0.0, 0.0, 0.0))),
+        wall_clock=wall,
+    )
+    uav = StackRuntime(
+        NodeStack(fleet.identity(UAV, Role.UAV), LINK_KEY),
+        medium.attach(UAV, Stationary((200.0, 0.0, 30.0))),
+        wall_clock=wall,
+    )
+    async with (
+        open_outbox(tmp_path / "radio.db", validate=valid_bundle, clock=wall) as outbox,
+        trio.open_nursery() as nursery,
+    ):
+        sync = OutboxSync(outbox, ground)
+        gateway = Gateway(ground, sync, wall_clock=wall)
+        uplink = RecordingUplink()
+        gateway.uplink = uplink
+        ground.on_event = gateway.on_event
+        ground.on_arrival = gateway.on_arrival
+        for task in (ground.run, uav.run, sync.run, gateway.publish_loop):
+            nursery.start_soon(task)
+        await trio.sleep(15)  # hellos: the two become neighbours
+        yield Pair(gateway, uav, uplink)
+        nursery.cancel_scope.cancel()
+
+
+def status(last_seq: int, outcome: int, source: int = GS) -> object:
+    return event.MAVLink_event_status_message(
+        time=int(wall()),
+        uptime=60,
+        mission_id=0,
+        outbox_depth=0,
+        state=event.EVENT_AGENT_STATE_IDLE,
+        flags=0,
+        last_outcome=outcome,
+        gateway_hops=1,
+        last_seq=last_seq,
+        last_source=source,
+    )
+
+
+ABORT = {"command_id": "ab-1", "uav": UAV, "type": "mission_abort", "params": {"action": "rtl"}}
+
+
+async def command_arrives(p: Pair) -> int:
+    """The cloud's abort goes out; the UAV's stack receives it; its seq."""
+    await p.gateway.on_command(parse_command(ABORT))
+    with trio.fail_after(60):
+        while not p.uav.stack.arrived:
+            await trio.sleep(0.5)
+    seq: int = p.uav.stack.arrived.popleft().messages[0].seq
+    await trio.sleep(5)  # the ACCEPTED ACK goes back
+    return seq
+
+
+async def test_a_lost_final_ack_is_recovered_from_the_uav_status(
+    fleet: Fleet, mock_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    mock_clock.autojump_threshold = DISK
+    async with pair(fleet, tmp_path) as p:
+        seq = await command_arrives(p)
+        assert p.uplink.outcomes() == [("ab-1", "accepted")]
+        # The UAV executed it, but its final EVENT_ACK never arrived; its status tells.
+        p.uav.send(GS, status(seq + 7, event.EVENT_OUTCOME_COMPLETED))  # another command
+        p.uav.send(GS, status(seq, event.EVENT_OUTCOME_COMPLETED, source=9))  # another GS
+        await trio.sleep(5)
+        assert p.uplink.outcomes() == [("ab-1", "accepted")]
+        for _ in range(2):
+            p.uav.send(GS, status(seq, event.EVENT_OUTCOME_COMPLETED))
+            await trio.sleep(5)
+        assert p.uplink.outcomes() == [("ab-1", "accepted"), ("ab-1", "completed")]
+        assert p.gateway.counters["outcomes_from_status"] == 1
+
+
+async def test_the_final_ack_reports_the_outcome_and_status_adds_nothing(
+    fleet: Fleet, mock_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    mock_clock.autojump_threshold = DISK
+    async with pair(fleet, tmp_path) as p:
+        seq = await command_arrives(p)
+        ack = event.MAVLink_event_ack_message(
+            seq=seq,
+            msg_type=event.EVENT_MSG_TYPE_MISSION_ABORT,
+            outcome=event.EVENT_OUTCOME_COMPLETED,
+            reason=b"mode RTL",
+        )
+        p.uav.send(GS, ack)
+        await trio.sleep(5)
+        p.uav.send(GS, status(seq, event.EVENT_OUTCOME_COMPLETED))
+        await trio.sleep(5)
+        assert p.uplink.outcomes() == [("ab-1", "accepted"), ("ab-1", "completed")]
+        assert p.gateway.counters["outcomes_from_status"] == 0
+        kinds = [r.msg_type for r in p.uplink.records]
+        assert kinds.count("status") == 1, "the status itself still goes to the cloud"
