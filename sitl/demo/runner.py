@@ -17,10 +17,7 @@ Rules:
 
 from __future__ import annotations
 
-import base64
-import io
 import json
-import math
 import random
 import socket
 import time
@@ -30,22 +27,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import trio
-from matplotlib import image
 
 from groundstation.command_center import CommandCenterStore
 from sitl.provisioning import FleetFiles, provision_fleet, write_agent_config, write_station_config
 
+from .detector import Detectors
 from .picture import draw
-from .plan import DETECT_RADIUS, ORIGIN, RANGE_M, Plan, Target, make_plan, to_latlon
+from .plan import ORIGIN, RANGE_M, Plan, make_plan, to_latlon
 from .processes import Children, python
 from .report import summary, write_report
+from .script import ScenarioError, play
 from .view import LiveView
-
-
-class ScenarioError(RuntimeError):
-    """A step of the scenario did not happen within its limit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,16 +121,6 @@ def _free(port: int) -> bool:
     return True
 
 
-def chip(rng: random.Random) -> bytes:
-    """A small real JPEG (a 48x48 noisy patch), as an onboard detector would crop."""
-    pixels = np.array(
-        [[[rng.random(), rng.random() * 0.5, 0.3] for _ in range(48)] for _ in range(48)]
-    )
-    buffer = io.BytesIO()
-    image.imsave(buffer, pixels, format="jpeg")
-    return buffer.getvalue()
-
-
 class Demo:
     def __init__(self, options: DemoOptions) -> None:
         self.options = options
@@ -149,15 +132,13 @@ class Demo:
         self.log = EventLog(self.run / "events.jsonl", self.view)
         self.children = Children(self.run / "logs")
         self.seen = Observed(self.run, self.files)
-        self.rng = random.Random(options.seed)
         ports = random.Random()
         self.radio_base = free_base(256, ports)
         self.autopilot_base = free_base(options.uavs + 1, ports)
         self.detector_base = free_base(options.uavs + 1, ports)
         self.url = ""
         self.store: CommandCenterStore | None = None
-        self.fed: set[tuple[int, int]] = set()
-        self.feeding = True
+        self.detectors = Detectors(self.plan, self.detector_base, self.seen.vehicle, self.log)
 
     # -- start -------------------------------------------------------------------------
 
@@ -299,217 +280,6 @@ class Demo:
         if status != "completed":
             raise ScenarioError(f"{command_id} ended {status}")
 
-    # -- the onboard detectors ---------------------------------------------------------
-
-    async def feed(self) -> None:
-        sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
-        background = 1000
-        with sock:
-            while self.feeding:
-                for uav in self.plan.uavs:
-                    vehicle = self.seen.vehicle(uav.node)
-                    if not vehicle or vehicle.get("landed", True):
-                        continue
-                    for target in self.plan.targets:
-                        if (uav.node, target.track_id) not in self.fed and _near(vehicle, target):
-                            self.fed.add((uav.node, target.track_id))
-                            await self.detect(sock, uav.node, target.track_id, target.class_id)
-                    if self.rng.random() < 0.06:
-                        background += 1
-                        await self.detect(sock, uav.node, background, 0, background % 3 == 0)
-                await trio.sleep(1.0)
-
-    async def detect(
-        self,
-        sock: trio.socket.SocketType,
-        node: int,
-        track_id: int,
-        class_id: int,
-        chip_too: bool = False,
-    ) -> None:
-        taken = round(time.time(), 3)
-        priority = "high" if class_id else "medium"
-        line: dict[str, Any] = {
-            "class_id": class_id,
-            "confidence": round(0.6 + 0.4 * self.rng.random(), 2),
-            "bbox": [self.rng.randrange(600), self.rng.randrange(400), 48, 48],
-            "track_id": track_id,
-            "time": taken,
-            "priority": priority,
-        }
-        jpeg = chip(self.rng) if chip_too else b""
-        if jpeg:
-            line["chip"] = base64.b64encode(jpeg).decode("ascii")
-        data = (json.dumps(line) + "\n").encode()
-        await sock.sendto(data, ("127.0.0.1", self.detector_base + node))
-        self.log(
-            "detection_fed",
-            f"UAV {node} detects track {track_id}" + (" (with image)" if jpeg else ""),
-            uav=node,
-            track_id=track_id,
-            time=taken,
-            priority=priority,
-            chip_bytes=len(jpeg),
-        )
-
-    # -- the script --------------------------------------------------------------------
-
-    async def play(self) -> None:
-        plan, gs = self.plan, self.files.ground_station
-        nodes = [uav.node for uav in plan.uavs]
-
-        def all_heard() -> bool:
-            rows = {row["node"]: row for row in self.seen.status(gs).get("fleet", [])}
-            return all(rows.get(node, {}).get("lat") for node in nodes)
-
-        await self.until(all_heard, "the ground station to hear every UAV", 90)
-        for uav in plan.uavs:
-            await self.queue(
-                {
-                    "command_id": f"survey-{uav.node}",
-                    "uav": uav.node,
-                    "type": "mission_assign",
-                    "params": {
-                        "mission_id": uav.node,
-                        "items": uav.mission_items(),
-                        "start": True,
-                        "takeoff": True,
-                    },
-                }
-            )
-            self.log(
-                "mission_assigned",
-                f"survey mission for UAV {uav.node} ({uav.role})",
-                uav=uav.node,
-                command_id=f"survey-{uav.node}",
-            )
-        await self.until(
-            lambda: all(self.status_of(f"survey-{n}") == "completed" for n in nodes),
-            "every survey mission accepted and started",
-            120,
-        )
-        self.log("outcome", "every UAV flies its survey in AUTO")
-
-        await trio.sleep(plan.outage_after)
-        await self.fault({"mode": "drop"})
-        self.log("outage_start", "ground station's internet link down")
-        await trio.sleep(plan.outage)
-        await self.fault(None)
-        self.log("outage_end", "internet link back: buffered records sync")
-
-        retasked, aborted = plan.role("retasked"), plan.role("aborted")
-        target = await self.detection_to_visit(retasked.node)
-        await self.command(
-            {
-                "command_id": f"retask-{retasked.node}",
-                "uav": retasked.node,
-                "type": "retask",
-                "params": {
-                    "lat": target["lat_deg"],
-                    "lon": target["lon_deg"],
-                    "alt": 30.0,
-                    "track_id": target["track_id"],
-                },
-            }
-        )
-        self.log(
-            "retask",
-            f"UAV {retasked.node} retasked to track {target['track_id']}",
-            uav=retasked.node,
-            command_id=f"retask-{retasked.node}",
-            lat=target["lat_deg"],
-            lon=target["lon_deg"],
-        )
-        await self.command(
-            {
-                "command_id": f"abort-{aborted.node}",
-                "uav": aborted.node,
-                "type": "mission_abort",
-                "params": {"action": "rtl"},
-            }
-        )
-        self.log(
-            "abort",
-            f"UAV {aborted.node} aborted: RTL",
-            uav=aborted.node,
-            command_id=f"abort-{aborted.node}",
-        )
-        await self.until(
-            lambda: _distance_to(self.seen.vehicle(retasked.node), target) < 10,
-            f"UAV {retasked.node} over the detection",
-            90,
-        )
-        await self.command(
-            {
-                "command_id": f"home-{retasked.node}",
-                "uav": retasked.node,
-                "type": "mission_abort",
-                "params": {"action": "rtl"},
-            }
-        )
-        self.log(
-            "abort",
-            f"UAV {retasked.node} seen the target: RTL",
-            uav=retasked.node,
-            command_id=f"home-{retasked.node}",
-        )
-
-        await self.until(
-            lambda: all(
-                self.seen.vehicle(n).get("landed") and not self.seen.vehicle(n).get("armed")
-                for n in nodes
-            ),
-            "every UAV landed and disarmed",
-            420,
-        )
-        self.feeding = False
-        self.log("landed", "every UAV landed and disarmed")
-        await self.until(self.synced, "every queue drained to the command center", 120)
-        self.log("finished", "every queue drained; stopping")
-
-    async def detection_to_visit(self, retasked: int) -> dict[str, Any]:
-        """A detection the command center holds, from another UAV, for the retask."""
-        assert self.store is not None
-        for _ in range(120):
-            for _, record, _ in self.store.records(limit=1000, msg_type="detection"):
-                if record.source != f"uav-{retasked}" and record.payload.get("class_id"):
-                    return record.payload
-            await trio.sleep(0.5)
-        raise ScenarioError("no detection at the command center to retask to")
-
-    def synced(self) -> bool:
-        assert self.store is not None
-        station = self.seen.status(self.files.ground_station)
-        if station.get("uplink_backlog") != 0 or station.get("radio_outbox_depth") != 0:
-            return False
-        if any(self.seen.status(u.node).get("outbox_depth") != 0 for u in self.plan.uavs):
-            return False
-        stored = {
-            (int(r.source.removeprefix("uav-")), r.payload["track_id"])
-            for _, r, _ in self.store.records(limit=100_000, msg_type="detection")
-        }
-        return self.fed_all() <= stored
-
-    def fed_all(self) -> set[tuple[int, int]]:
-        found = set()
-        for line in (self.run / "events.jsonl").read_text(encoding="utf-8").splitlines():
-            entry = json.loads(line)
-            if entry["kind"] == "detection_fed":
-                found.add((entry["uav"], entry["track_id"]))
-        return found
-
-
-def _near(vehicle: dict[str, Any], target: Target) -> bool:
-    return math.dist((vehicle["x"], vehicle["y"]), (target.east, target.north)) < DETECT_RADIUS
-
-
-def _distance_to(vehicle: dict[str, Any], detection: dict[str, Any]) -> float:
-    if not vehicle:
-        return float("inf")
-    north = (vehicle["lat"] - detection["lat_deg"]) * 111_320.0
-    east = (vehicle["lon"] - detection["lon_deg"]) * 111_320.0 * math.cos(math.radians(ORIGIN[0]))
-    return float((north**2 + east**2) ** 0.5)
-
 
 async def run_demo(options: DemoOptions) -> dict[str, Any]:
     """Run the default scenario end to end; the report (also in report.json/report.png)."""
@@ -519,13 +289,13 @@ async def run_demo(options: DemoOptions) -> dict[str, Any]:
         async with trio.open_nursery() as nursery:
             await demo.start(nursery)
             nursery.start_soon(demo.watch)
-            nursery.start_soon(demo.feed)
+            nursery.start_soon(demo.detectors.feed)
             try:
-                await demo.play()
+                await play(demo)
             except ScenarioError as exc:
                 failure = exc
                 demo.log("scenario_error", f"scenario stopped early: {exc}", error=str(exc))
-            demo.feeding = False
+            demo.detectors.feeding = False
             statuses = await demo.children.stop()
             demo.log("stopped", f"processes stopped: {statuses}", statuses=statuses)
             nursery.cancel_scope.cancel()

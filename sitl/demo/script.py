@@ -1,0 +1,188 @@
+"""The default scenario, played against the demo's processes as an operator would.
+
+    1. wait until the ground station hears every UAV
+    2. assign each UAV its survey (mission assign, take off, AUTO); wait for every ACK
+    3. the ground station's internet link drops (the command center drops connections)
+       for `plan.outage` seconds, then comes back: buffered records sync
+    4. retask one UAV to a detection the command center holds; abort another (RTL)
+    5. the retasked UAV, over its target, is sent home; the far UAV comes back through
+       the relay; wait until every UAV has landed and disarmed
+    6. wait until every queue (agents' outboxes, the station's radio and uplink outboxes)
+       is empty and every detection fed is at the command center
+
+Rules: every step waits on a condition with a limit (`Demo.until`); a command whose
+outcome is not "completed" ends the scenario (`ScenarioError`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from .plan import ORIGIN
+
+if TYPE_CHECKING:
+    from .runner import Demo
+
+
+class ScenarioError(RuntimeError):
+    """A step of the scenario did not happen within its limit."""
+
+
+async def play(demo: Demo) -> None:
+    plan, gs = demo.plan, demo.files.ground_station
+    nodes = [uav.node for uav in plan.uavs]
+
+    def all_heard() -> bool:
+        rows = {row["node"]: row for row in demo.seen.status(gs).get("fleet", [])}
+        return all(rows.get(node, {}).get("lat") for node in nodes)
+
+    await demo.until(all_heard, "the ground station to hear every UAV", 90)
+    for uav in plan.uavs:
+        await demo.queue(
+            {
+                "command_id": f"survey-{uav.node}",
+                "uav": uav.node,
+                "type": "mission_assign",
+                "params": {
+                    "mission_id": uav.node,
+                    "items": uav.mission_items(),
+                    "start": True,
+                    "takeoff": True,
+                },
+            }
+        )
+        demo.log(
+            "mission_assigned",
+            f"survey mission for UAV {uav.node} ({uav.role})",
+            uav=uav.node,
+            command_id=f"survey-{uav.node}",
+        )
+    await demo.until(
+        lambda: all(demo.status_of(f"survey-{n}") == "completed" for n in nodes),
+        "every survey mission accepted and started",
+        120,
+    )
+    demo.log("outcome", "every UAV flies its survey in AUTO")
+
+    await trio.sleep(plan.outage_after)
+    await demo.fault({"mode": "drop"})
+    demo.log("outage_start", "ground station's internet link down")
+    await trio.sleep(plan.outage)
+    await demo.fault(None)
+    demo.log("outage_end", "internet link back: buffered records sync")
+
+    retasked, aborted = plan.role("retasked"), plan.role("aborted")
+    target = await detection_to_visit(demo, retasked.node)
+    await demo.command(
+        {
+            "command_id": f"retask-{retasked.node}",
+            "uav": retasked.node,
+            "type": "retask",
+            "params": {
+                "lat": target["lat_deg"],
+                "lon": target["lon_deg"],
+                "alt": 30.0,
+                "track_id": target["track_id"],
+            },
+        }
+    )
+    demo.log(
+        "retask",
+        f"UAV {retasked.node} retasked to track {target['track_id']}",
+        uav=retasked.node,
+        command_id=f"retask-{retasked.node}",
+        lat=target["lat_deg"],
+        lon=target["lon_deg"],
+    )
+    await demo.command(
+        {
+            "command_id": f"abort-{aborted.node}",
+            "uav": aborted.node,
+            "type": "mission_abort",
+            "params": {"action": "rtl"},
+        }
+    )
+    demo.log(
+        "abort",
+        f"UAV {aborted.node} aborted: RTL",
+        uav=aborted.node,
+        command_id=f"abort-{aborted.node}",
+    )
+    await demo.until(
+        lambda: _distance_to(demo.seen.vehicle(retasked.node), target) < 10,
+        f"UAV {retasked.node} over the detection",
+        90,
+    )
+    await demo.command(
+        {
+            "command_id": f"home-{retasked.node}",
+            "uav": retasked.node,
+            "type": "mission_abort",
+            "params": {"action": "rtl"},
+        }
+    )
+    demo.log(
+        "abort",
+        f"UAV {retasked.node} seen the target: RTL",
+        uav=retasked.node,
+        command_id=f"home-{retasked.node}",
+    )
+
+    await demo.until(
+        lambda: all(
+            demo.seen.vehicle(n).get("landed") and not demo.seen.vehicle(n).get("armed")
+            for n in nodes
+        ),
+        "every UAV landed and disarmed",
+        420,
+    )
+    demo.detectors.feeding = False
+    demo.log("landed", "every UAV landed and disarmed")
+    await demo.until(lambda: synced(demo), "every queue drained to the command center", 120)
+    demo.log("finished", "every queue drained; stopping")
+
+
+async def detection_to_visit(demo: Demo, retasked: int) -> dict[str, Any]:
+    """A detection the command center holds, from another UAV, for the retask."""
+    assert demo.store is not None
+    for _ in range(120):
+        for _, record, _ in demo.store.records(limit=1000, msg_type="detection"):
+            if record.source != f"uav-{retasked}" and record.payload.get("class_id"):
+                return record.payload
+        await trio.sleep(0.5)
+    raise ScenarioError("no detection at the command center to retask to")
+
+
+def synced(demo: Demo) -> bool:
+    assert demo.store is not None
+    station = demo.seen.status(demo.files.ground_station)
+    if station.get("uplink_backlog") != 0 or station.get("radio_outbox_depth") != 0:
+        return False
+    if any(demo.seen.status(u.node).get("outbox_depth") != 0 for u in demo.plan.uavs):
+        return False
+    stored = {
+        (int(r.source.removeprefix("uav-")), r.payload["track_id"])
+        for _, r, _ in demo.store.records(limit=100_000, msg_type="detection")
+    }
+    return fed_all(demo) <= stored
+
+
+def fed_all(demo: Demo) -> set[tuple[int, int]]:
+    found = set()
+    for line in (demo.run / "events.jsonl").read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line)
+        if entry["kind"] == "detection_fed":
+            found.add((entry["uav"], entry["track_id"]))
+    return found
+
+
+def _distance_to(vehicle: dict[str, Any], detection: dict[str, Any]) -> float:
+    if not vehicle:
+        return float("inf")
+    north = (vehicle["lat"] - detection["lat_deg"]) * 111_320.0
+    east = (vehicle["lon"] - detection["lon_deg"]) * 111_320.0 * math.cos(math.radians(ORIGIN[0]))
+    return float((north**2 + east**2) ** 0.5)
