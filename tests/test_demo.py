@@ -1,4 +1,4 @@
-"""The README's first command runs this demo: it must succeed as a real process."""
+"""The link-level demo (`python -m sitl.link_demo`) succeeds as a real process."""
 
 from __future__ import annotations
 

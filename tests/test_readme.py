@@ -17,7 +17,7 @@ def readme_commands() -> list[str]:
 def test_readme_opens_with_the_two_commands() -> None:
     run_demo, run_tests = readme_commands()
     assert run_demo.startswith("python3 -m venv .venv && ")
-    assert "sitl.link_demo" in run_demo
+    assert run_demo.endswith("-m sitl.demo")
     assert run_tests.endswith("-m pytest")
 
 

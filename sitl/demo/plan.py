@@ -101,7 +101,7 @@ def make_plan(uavs: int, seed: int, *, quick: bool = False) -> Plan:
             waypoints += _box(centre, side)
         elif node == uavs - 1:
             role, centre = "relay", (rng.uniform(-20, 20), relay_north)
-            loiter = 60 if quick else 110
+            loiter = 60 if quick else 75
             waypoints = [
                 ("waypoint", centre[0], centre[1], 0),
                 ("loiter_time", centre[0], centre[1], loiter),
