@@ -142,7 +142,7 @@ async def play(demo: Demo) -> None:
     )
     demo.detectors.feeding = False
     demo.log("landed", "every UAV landed and disarmed")
-    await demo.until(lambda: synced(demo), "every queue drained to the command center", 120)
+    await demo.until(lambda: synced(demo), "every queue drained to the command center", 300)
     demo.log("finished", "every queue drained; stopping")
 
 
