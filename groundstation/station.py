@@ -32,7 +32,7 @@ from companion.node import NodeStack
 from companion.outbox import open_outbox
 from companion.outbox.sync import OutboxSync, valid_bundle
 from companion.runtime import StackRuntime
-from companion.security.keystore import load_node_keys
+from companion.security.keystore import load_own_keys
 from companion.status_file import write_status
 from companion.transport.backoff import Backoff
 from companion.transport.endpoint import open_endpoint
@@ -152,11 +152,7 @@ async def open_ground_station(
 ) -> AsyncIterator[GroundStation]:
     """Open keys, state, radio, both outboxes and the uplink; yield the station (not yet
     running)."""
-    keys = load_node_keys(config.keys)
-    if keys.certificate.node_id != config.node_id:
-        raise ValueError(
-            f"node.id is {config.node_id} but the key bundle is node {keys.certificate.node_id}'s"
-        )
+    keys = load_own_keys(config.keys, config.node_id)
     config.state_dir.mkdir(parents=True, exist_ok=True)
     stamps = TimestampStore(config.state_dir / "signing.timestamp")
     async with AsyncExitStack() as stack:

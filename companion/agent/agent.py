@@ -48,7 +48,7 @@ from ..outbox import open_outbox
 from ..outbox.sync import OutboxSync, valid_bundle
 from ..reliability.priority import Priority
 from ..runtime import StackRuntime
-from ..security.keystore import load_node_keys
+from ..security.keystore import load_own_keys
 from ..status_file import write_status
 from ..transport.endpoint import open_endpoint
 from .bulk import bulk_parts
@@ -303,11 +303,7 @@ async def open_agent(
     config: AgentConfig, *, wall_clock: Callable[[], float] = time.time
 ) -> AsyncIterator[Agent]:
     """Open keys, state, transports and outbox; yield the agent (not yet running)."""
-    keys = load_node_keys(config.keys)
-    if keys.certificate.node_id != config.node_id:
-        raise ValueError(
-            f"node.id is {config.node_id} but the key bundle is node {keys.certificate.node_id}'s"
-        )
+    keys = load_own_keys(config.keys, config.node_id)
     config.state_dir.mkdir(parents=True, exist_ok=True)
     stamps = TimestampStore(config.state_dir / "signing.timestamp")
     async with AsyncExitStack() as stack:

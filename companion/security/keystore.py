@@ -83,6 +83,17 @@ def load_node_keys(directory: Path) -> NodeKeys:
     return NodeKeys(signing, agreement, cert, authority_key)
 
 
+def load_own_keys(directory: Path, node_id: int) -> NodeKeys:
+    """A node's bundle, checked to be the bundle of `node_id` (a configuration that names
+    another node's keys is refused, ValueError)."""
+    keys = load_node_keys(directory)
+    if keys.certificate.node_id != node_id:
+        raise ValueError(
+            f"node.id is {node_id} but the key bundle is node {keys.certificate.node_id}'s"
+        )
+    return keys
+
+
 def save_certificate(path: Path, cert: Certificate) -> None:
     """Write (or atomically replace) a certificate file."""
     _write(path, cert.encode(), PUBLIC_MODE)

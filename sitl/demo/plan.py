@@ -101,7 +101,7 @@ def make_plan(uavs: int, seed: int, *, quick: bool = False) -> Plan:
             waypoints += _box(centre, side)
         elif node == uavs - 1:
             role, centre = "relay", (rng.uniform(-20, 20), relay_north)
-            loiter = 60 if quick else 75
+            loiter = 60
             waypoints = [
                 ("waypoint", centre[0], centre[1], 0),
                 ("loiter_time", centre[0], centre[1], loiter),
@@ -128,8 +128,8 @@ def make_plan(uavs: int, seed: int, *, quick: bool = False) -> Plan:
         uavs=tuple(plans),
         targets=tuple(targets),
         outage_after=15.0 if quick else 25.0,
-        outage=25.0 if quick else 45.0,
-        speed=18.0 if quick else 15.0,
+        outage=25.0 if quick else 40.0,
+        speed=18.0,
     )
 
 

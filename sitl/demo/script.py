@@ -98,39 +98,13 @@ async def play(demo: Demo) -> None:
         lat=target["lat_deg"],
         lon=target["lon_deg"],
     )
-    await demo.command(
-        {
-            "command_id": f"abort-{aborted.node}",
-            "uav": aborted.node,
-            "type": "mission_abort",
-            "params": {"action": "rtl"},
-        }
-    )
-    demo.log(
-        "abort",
-        f"UAV {aborted.node} aborted: RTL",
-        uav=aborted.node,
-        command_id=f"abort-{aborted.node}",
-    )
+    await send_home(demo, aborted.node, f"abort-{aborted.node}", "aborted")
     await demo.until(
         lambda: _distance_to(demo.seen.vehicle(retasked.node), target) < 10,
         f"UAV {retasked.node} over the detection",
         90,
     )
-    await demo.command(
-        {
-            "command_id": f"home-{retasked.node}",
-            "uav": retasked.node,
-            "type": "mission_abort",
-            "params": {"action": "rtl"},
-        }
-    )
-    demo.log(
-        "abort",
-        f"UAV {retasked.node} seen the target: RTL",
-        uav=retasked.node,
-        command_id=f"home-{retasked.node}",
-    )
+    await send_home(demo, retasked.node, f"home-{retasked.node}", "over its target")
 
     await demo.until(
         lambda: all(
@@ -144,6 +118,13 @@ async def play(demo: Demo) -> None:
     demo.log("landed", "every UAV landed and disarmed")
     await demo.until(lambda: synced(demo), "every queue drained to the command center", 300)
     demo.log("finished", "every queue drained; stopping")
+
+
+async def send_home(demo: Demo, uav: int, command_id: str, why: str) -> None:
+    """Abort `uav`'s flight with RTL, as the command center's operator."""
+    body = {"command_id": command_id, "uav": uav, "type": "mission_abort"}
+    await demo.command({**body, "params": {"action": "rtl"}})
+    demo.log("abort", f"UAV {uav} {why}: RTL", uav=uav, command_id=command_id)
 
 
 async def detection_to_visit(demo: Demo, retasked: int) -> dict[str, Any]:
