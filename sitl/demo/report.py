@@ -390,19 +390,23 @@ def spread(values: Iterable[float]) -> dict[str, Any]:
 
 
 def _outage(run: Run, window: Window) -> dict[str, Any]:
+    """The outage's backlog, and when it was synced: the moment the last record created
+    during the outage reached the cloud (exact, from cc.db; the sampled backlog rarely
+    reads 0 while telemetry keeps flowing)."""
     backlog = [
         (wall, status["uplink_backlog"])
         for wall, status in run.station_samples()
         if isinstance(status.get("uplink_backlog"), int)
     ]
-    synced = next(
+    caught_up = [received for record, received in run.records if record.timestamp in window]
+    synced = max(caught_up) if caught_up and window.ended else None
+    emptied = next(
         (wall for wall, depth in backlog if window.ended and wall >= window.end and depth == 0),
         None,
     )
     # The backlog keeps growing after the end until the uplink's next retry: count it all.
-    until = run.end if synced is None else synced
+    until = max(t for t in (synced, emptied, window.end) if t is not None)
     held = [depth for wall, depth in backlog if window.start <= wall <= until]
-    caught_up = [received for record, received in run.records if record.timestamp in window]
     return {
         "start_s": round(window.start - run.start, 3),
         "end_s": round(window.end - run.start, 3),
@@ -410,9 +414,7 @@ def _outage(run: Run, window: Window) -> dict[str, Any]:
         "ended": window.ended,
         "max_uplink_backlog": max(held, default=None),
         "synced_after_s": None if synced is None else round(synced - window.end, 3),
-        "last_held_record_after_s": (
-            round(max(caught_up) - window.end, 3) if caught_up and window.ended else None
-        ),
+        "backlog_empty_after_s": None if emptied is None else round(emptied - window.end, 3),
     }
 
 
@@ -551,8 +553,8 @@ def summary(report: dict[str, Any]) -> str:
     if outage is not None:
         lines.append(
             f"outage: {outage['duration_s']:.0f} s from t={outage['start_s']:.0f} s, uplink "
-            f"backlog up to {_text(outage['max_uplink_backlog'])}, synced "
-            f"{_seconds(outage['synced_after_s'])} after it ended"
+            f"backlog up to {_text(outage['max_uplink_backlog'])}; every record of the outage "
+            f"at the cloud {_seconds(outage['synced_after_s'])} after it ended"
         )
     order = report["priority_order"]
     air = report["air"]

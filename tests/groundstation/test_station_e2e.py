@@ -4,7 +4,10 @@ Mosquitto). Real clock; every wait is on a condition with a generous limit."""
 
 from __future__ import annotations
 
+import base64
 import json
+import random
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -16,6 +19,7 @@ import trio
 
 from groundstation.command_center import CommandCenterServer, CommandCenterStore, Tokens, serving
 from groundstation.records import Record
+from sitl.demo.detector import chip
 from sitl.mosquitto import MosquittoBroker
 from sitl.provisioning import FleetFiles
 from tests.groundstation.mosquitto import needs_mosquitto, open_cloud
@@ -206,3 +210,48 @@ async def test_detections_reach_an_mqtt_cloud_once_across_a_broker_restart(
             ids = detection_ids()
             assert set(ids.values()) == {1}, [i for i, n in ids.items() if n > 1]
             assert len(ids) == len(swarm.sent) == 40
+
+
+async def test_the_example_detector_client_reaches_the_cloud_with_the_position(
+    tmp_path: Path,
+) -> None:
+    """examples/detector_client.py, as a real process, against a UAV's agent: its
+    detections reach the command center stamped with the vehicle's position, and its
+    JPEG chip arrives whole as an image record."""
+    jpeg = chip(random.Random(3))
+    (tmp_path / "chip.jpg").write_bytes(jpeg)
+    with running(tmp_path) as (files, center):
+        async with open_swarm(files, uplink_url=center.url) as swarm:
+            port = swarm.agents[1].detection_port
+            assert port is not None
+            client = Path(__file__).resolve().parents[2] / "examples" / "detector_client.py"
+            done = await trio.run_process(
+                [
+                    sys.executable,
+                    str(client),
+                    "--port",
+                    str(port),
+                    "--count",
+                    "3",
+                    "--interval",
+                    "0.2",
+                    "--chip",
+                    str(tmp_path / "chip.jpg"),
+                ],
+                capture_stdout=True,
+            )
+            assert done.stdout.decode().count("sent detection") == 3
+            await swarm.until(
+                lambda: (
+                    len(center.detections()) == 3
+                    and len(center.store.records(msg_type="image")) == 3
+                ),
+                "three detections and their chips at the command center",
+            )
+            for record in center.detections():
+                assert record.source == "uav-1"
+                assert abs(record.payload["lat_deg"] - HOMES[1][0]) < 1e-3
+                assert abs(record.payload["lon_deg"] - HOMES[1][1]) < 1e-3
+                assert record.payload["chip_id"] > 0
+            for _, image, _ in center.store.records(msg_type="image"):
+                assert base64.b64decode(image.payload["data_base64"]) == jpeg

@@ -214,8 +214,8 @@ def test_outage_backlog_and_sync_time(tmp_path: Path) -> None:
     assert outage["start_s"] == OUTAGE[0]
     assert outage["duration_s"] == OUTAGE[1] - OUTAGE[0]
     assert outage["max_uplink_backlog"] == max(BACKLOG.values())
-    assert outage["synced_after_s"] == 23 - OUTAGE[1]  # first empty backlog after the end
-    assert outage["last_held_record_after_s"] == 26.0 - OUTAGE[1]  # track 5, held on board
+    assert outage["synced_after_s"] == 26.0 - OUTAGE[1]  # track 5, held on board, arrives
+    assert outage["backlog_empty_after_s"] == 23 - OUTAGE[1]  # first empty backlog sample
 
 
 def test_a_detection_missing_at_the_cloud_is_lost(tmp_path: Path) -> None:
