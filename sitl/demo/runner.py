@@ -124,7 +124,7 @@ def _free(port: int) -> bool:
 class Demo:
     def __init__(self, options: DemoOptions) -> None:
         self.options = options
-        self.run = options.out
+        self.run = options.out.resolve()
         self.run.mkdir(parents=True, exist_ok=True)
         self.plan: Plan = make_plan(options.uavs, options.seed, quick=options.quick)
         self.files = provision_fleet(self.run / "fleet", tuple(u.node for u in self.plan.uavs))

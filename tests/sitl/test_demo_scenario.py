@@ -18,16 +18,19 @@ LIMIT = 900
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("demo") / "run"
+    """The run with its default (relative) run directory, as the README's command makes it."""
+    where = tmp_path_factory.mktemp("demo")
     done = subprocess.run(
-        [sys.executable, "-m", "sitl.demo", "--quick", "--no-live", "--out", str(out)],
+        [sys.executable, "-m", "sitl.demo", "--quick", "--no-live"],
         capture_output=True,
         text=True,
         timeout=LIMIT,
         check=False,
         stdin=subprocess.DEVNULL,
+        cwd=where,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (out,) = (where / "runs").iterdir()
     return out
 
 
