@@ -187,15 +187,18 @@ def record_from_message(
     """The Record of inner message `message` that node `src` sent through `gateway`.
 
     `timestamp` is the time the message carries (detections: ms, converted to seconds),
-    else `received` (default: now). Raises RecordError for a message that is not an EVENT
-    inner message, or for key material.
+    else `received` (default: now); the payload's `gateway_received` is `received`, when
+    the ground station had it (after the ids are made: resends keep their id). Raises
+    RecordError for a message that is not an EVENT inner message, or for key material.
     """
     msg_type = msg_type_of(message)
     payload = _payload(message)
     msg_id = _msg_id(src, msg_type, message, payload, gateway)
     payload["gateway"] = gateway
+    arrived = time.time() if received is None else received
+    payload["gateway_received"] = round(arrived, 3)
     issued = issued_at(message)
-    when = issued if issued is not None else (time.time() if received is None else received)
+    when = issued if issued is not None else arrived
     return Record(
         msg_id=msg_id,
         msg_type=msg_type,

@@ -22,7 +22,8 @@ Rules:
   nearest-rank.
 - Priority order during the outage: among records created in the window, a less urgent
   record (a higher EVENT_PRIORITY value) must not reach the cloud strictly before a more
-  urgent one the ground station already held. A record is held by the station
+  urgent one the ground station already held. The station stamps when it had each record
+  (`gateway_received` in the payload); for records without the stamp, a record is held
   RADIO_SETTLE seconds after the first world sample at or after its creation in which
   its UAV had a path of links to the station (a UAV out of range keeps it on board),
   and no later than it reached the cloud.
@@ -484,7 +485,11 @@ def _routed(run: Run) -> dict[int, list[float]]:
 
 
 def _held_from(record: Record, received: float, routed: dict[int, list[float]]) -> float:
-    """When the ground station held `record` at the latest (module docstring)."""
+    """When the ground station held `record`: the time it stamped (`gateway_received`),
+    else, at the latest, as the module docstring estimates it."""
+    stamped = record.payload.get("gateway_received")
+    if isinstance(stamped, int | float):
+        return min(float(stamped), received)
     uav = uav_of(record.source)
     if uav is None:
         return min(record.timestamp, received)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +39,23 @@ class Fed:
     """Seconds after T0 (the detection's own time)."""
     received: float
     """Seconds after T0 it reaches the cloud."""
+    held: float | None = None
+    """Seconds after T0 the ground station had it (its `gateway_received` stamp); None:
+    a record without the stamp, placed by the report's estimate from the world's links."""
 
     def record(self, gateway: int = 255) -> Record:
         message = detection(seq=self.track_id)
         message.time = int((T0 + self.time) * 1000)  # as the agent stamps it
-        return record_from_message(self.uav, message, HIGH, gateway=gateway)
+        held = None if self.held is None else T0 + self.held
+        return stamped(record_from_message(self.uav, message, HIGH, gateway=gateway), held)
+
+
+def stamped(record: Record, held: float | None) -> Record:
+    """`record` with the station's `gateway_received` set to `held`, or without one."""
+    record.payload.pop("gateway_received")
+    if held is not None:
+        record.payload["gateway_received"] = held
+    return record
 
 
 FED = (
@@ -83,7 +95,7 @@ def telemetry(second: int) -> Record:
     message = event.MAVLink_event_telemetry_message(
         int(T0) + second, -353632621, 1491652374, 584, 1000, 9000, 1600, 3, 4, 80, 3, 12
     )
-    return record_from_message(1, message, MEDIUM)
+    return stamped(record_from_message(1, message, MEDIUM), None)
 
 
 def write_run(path: Path, scenario: Scenario) -> Path:
@@ -263,6 +275,24 @@ def test_a_less_urgent_record_overtaking_a_held_one_is_an_inversion(tmp_path: Pa
     held = {FED[2].record().msg_id, FED[3].record().msg_id}
     assert {pair["then"] for pair in order["examples"]} == held
     assert report["ok"] is False
+
+
+def test_the_station_stamp_says_when_a_record_was_held(tmp_path: Path) -> None:
+    # Track 3 still on the radio until 20.8 (retransmissions): telemetry at 20.5 is fine.
+    late = [replace(FED[2], held=20.8), *FED[3:]]
+    fine = Scenario(fed=[*FED[:2], *late], stored=[*FED[:2], *late], telemetry_received={12: 20.5})
+    order = build_report(write_run(tmp_path / "a", fine))["priority_order"]
+    assert order["violations"] == 1  # only track 4, held (estimated) since 15.5
+    # Stamped as held at 12.3, it was overtaken.
+    early = [replace(FED[2], held=12.3), replace(FED[3], held=20.8), FED[4]]
+    overtaken = Scenario(
+        fed=[*FED[:2], *early], stored=[*FED[:2], *early], telemetry_received={12: 20.5}
+    )
+    report = build_report(write_run(tmp_path / "b", overtaken))
+    assert report["priority_order"]["violations"] == 1
+    assert report["priority_order"]["examples"] == [
+        {"first": telemetry(12).msg_id, "then": early[0].record().msg_id}
+    ]
 
 
 def test_a_record_still_on_an_out_of_range_uav_is_not_held_by_the_station(
