@@ -18,6 +18,8 @@ Rules:
   with the same id is stored once. Each ACK from the UAV goes back to the cloud as an
   "ack" record naming the command (ACCEPTED when the UAV received it, then what
   executing it gave).
+- A command the radio outbox gave up on (its time to live ended before the UAV
+  acknowledged it: out of reach, switched off, not in the fleet) goes back as EXPIRED.
 - The gateway never invents outcomes for the UAV: it reports what came back, from the
   EVENT_ACKs or, when the final ACK was lost, from the UAV's EVENT_STATUS naming its
   last command (sender, seq) and outcome.
@@ -75,6 +77,7 @@ class Gateway:
         self._pending_commands: dict[str, Command] = {}
         self._records, self._record_inbox = trio.open_memory_channel[Record](QUEUE)
         sync.on_handed = self._handed
+        sync.on_expired = self._expired
 
     @property
     def node_id(self) -> int:
@@ -170,6 +173,21 @@ class Gateway:
             command.uav,
             command.type,
         )
+
+    def _expired(self, keys: list[str]) -> None:
+        """Commands whose radio time to live ended unacknowledged: the UAV never had them
+        (out of reach, switched off, unknown); the cloud hears EXPIRED."""
+        for key in keys:
+            command = self._pending_commands.get(key)
+            if command is None:
+                continue
+            self.counters["commands_expired"] += 1
+            log.warning(
+                "event=command_expired command_id=%s uav=%d", command.command_id, command.uav
+            )
+            self._report_outcome(
+                command, event.EVENT_OUTCOME_EXPIRED, "not delivered to the UAV in time"
+            )
 
     def _handed(self, key: str, dst: int, seq: int) -> None:
         command = self._pending_commands.get(key)

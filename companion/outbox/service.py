@@ -208,8 +208,8 @@ class Outbox:
         """Return in-flight rows to pending, one more attempt counted."""
         return await self._call(lambda store: store.release(ids))
 
-    async def expire(self) -> int:
-        """Delete rows past their time to live; how many."""
+    async def expire(self) -> list[str]:
+        """Delete rows past their time to live; their keys."""
         now = self._clock()
         return await self._call(lambda store: store.expire(now))
 

@@ -400,14 +400,19 @@ class Store:
             sql = "UPDATE messages SET state = 'pending' WHERE state = 'in_flight'"
             return int(db.execute(sql).rowcount)
 
-    def expire(self, now: float) -> int:
-        """Delete every row whose time to live has passed at `now`; how many, counted."""
+    def expire(self, now: float) -> list[str]:
+        """Delete every row whose time to live has passed at `now`; their keys, counted."""
         with self._transaction() as db:
-            gone = int(db.execute("DELETE FROM messages WHERE expires <= ?", (now,)).rowcount)
-            if gone:
-                self._count(db, "expiries", gone)
-        self._depth -= gone
-        return gone
+            keys = [
+                key
+                for (key,) in db.execute(
+                    "DELETE FROM messages WHERE expires <= ? RETURNING msg_key", (now,)
+                ).fetchall()
+            ]
+            if keys:
+                self._count(db, "expiries", len(keys))
+        self._depth -= len(keys)
+        return keys
 
     def pending(self) -> list[StoredMessage]:
         """Every pending row, in sending order (for operators: `event-outbox --export`)."""

@@ -14,7 +14,8 @@ Rules:
   back the window opens again (checked on every stack event and at least every `poll`).
 - An `Acknowledged` event (any outcome: the far end answered) confirms the row; nothing
   else removes a sent one. `GaveUp`, `Expired` and `Dropped` release it back to pending
-  (one more attempt counted); the outbox's own expiry ends it at its time to live.
+  (one more attempt counted); the outbox's own expiry ends it at its time to live, and
+  `on_expired` is told the keys of what ended so.
 - After a restart every in-flight row is pending again (`open_outbox` does that) and is
   sent anew. The receiver's duplicate filter keys on the sequence number, which is new:
   a message whose ACK was lost just before the restart can arrive twice. Applications
@@ -59,6 +60,7 @@ class OutboxSync:
         window: int = DEFAULT_WINDOW,
         poll: float = 1.0,
         on_handed: Callable[[str, int, int], None] | None = None,
+        on_expired: Callable[[list[str]], None] | None = None,
     ) -> None:
         if window < 1:
             raise LocalProtocolError(f"window must be at least 1, not {window}")
@@ -69,6 +71,8 @@ class OutboxSync:
         self.on_handed = on_handed
         """Told (key, destination, seq) each time a row goes to the stack, so the caller
         can match the ACK events that come back to what it submitted."""
+        self.on_expired = on_expired
+        """Told the keys of rows whose time to live ended before any ACK confirmed them."""
         self.counters: Counter[str] = Counter()
         self._in_flight: dict[tuple[int, int], int] = {}
         """(destination, seq) -> row id of what the stack holds for us."""
@@ -131,7 +135,10 @@ class OutboxSync:
             await self._settle()
             await self._fill()
             if trio.current_time() >= next_expiry:
-                self.counters["expired"] += await self.outbox.expire()
+                expired = await self.outbox.expire()
+                self.counters["expired"] += len(expired)
+                if expired and self.on_expired is not None:
+                    self.on_expired(expired)
                 next_expiry = trio.current_time() + EXPIRE_EVERY
             with trio.move_on_after(self.poll):
                 await wake.wait()

@@ -162,3 +162,16 @@ async def test_the_final_ack_reports_the_outcome_and_status_adds_nothing(
         assert p.gateway.counters["outcomes_from_status"] == 0
         kinds = [r.msg_type for r in p.uplink.records]
         assert kinds.count("status") == 1, "the status itself still goes to the cloud"
+
+
+async def test_a_command_for_a_uav_out_of_reach_comes_back_expired(
+    fleet: Fleet, mock_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    mock_clock.autojump_threshold = DISK
+    async with pair(fleet, tmp_path) as p:
+        body = {**ABORT, "command_id": "ab-9", "uav": 9}  # no node 9 in this fleet
+        await p.gateway.on_command(parse_command(body))
+        await trio.sleep(120)  # its 5 s time to live, then the outbox's expiry sweep
+        assert p.uplink.outcomes() == [("ab-9", "expired")]
+        assert p.gateway.counters["commands_expired"] == 1
+        assert (await p.gateway.sync.outbox.stats()).depth == 0

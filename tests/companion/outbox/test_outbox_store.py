@@ -73,7 +73,7 @@ def test_expiry_at_ttl(store: Store) -> None:
     edge = NOW + TTL[Priority.CRITICAL]
     assert keys(store, edge - 0.001) == ["c", "h"]
     assert keys(store, edge) == ["h"]  # never sent at or after its TTL
-    assert store.expire(edge) == 1
+    assert store.expire(edge) == ["c"]
     assert store.stats(edge).expiries == 1
     assert store.stats(edge).depth == 1
 
