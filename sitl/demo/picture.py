@@ -29,7 +29,8 @@ from matplotlib.patches import Circle
 
 from sitl.world import EARTH_M_PER_DEG
 
-from .report import Run, load_run, outage_window, uav_of
+from .report import outage_window, uav_of
+from .run_files import Run, load_run
 
 SIZE = (12.0, 8.0)
 DPI = 100
