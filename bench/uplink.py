@@ -51,25 +51,17 @@ has no uplink (no HTTP or MQTT path) to measure, so `seed` is None in every row.
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import trio
-from paho.mqtt.client import Client, ConnectFlags, MQTTMessage, MQTTv311
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
 
 from bench.table import Row, render
 from companion.node import Arrived, NodeStack
@@ -83,7 +75,6 @@ from companion.security.envelope import decode_bundle, encode_bundle
 from companion.transport.backoff import Backoff
 from companion.transport.udp import open_udp_bind
 from dialects import event
-from groundstation.command_center import CommandCenterStore
 from groundstation.gateway import Gateway
 from groundstation.records import record_from_message
 from groundstation.uplink.base import Uplink
@@ -91,7 +82,8 @@ from groundstation.uplink.http import HttpUplink, HttpUplinkConfig, open_http_up
 from groundstation.uplink.mqtt import MqttConfig, MqttUplink, open_mqtt_uplink
 from sitl.mosquitto import HOST, MosquittoBroker, find_mosquitto
 
-ROOT = Path(__file__).resolve().parents[1]
+from .clouds import LIMIT, CommandCenter, MqttCloud, UplinkBenchError, open_command_center
+
 GATEWAY = 255
 UAVS = (1, 2, 3, 4)
 TELEMETRY_EVERY = 2
@@ -104,13 +96,7 @@ DAY = 86_400
 AHEAD = 1024
 """Records the radio side may hand over beyond those committed (the gateway queues 4096)."""
 RETRY = Backoff(initial=0.5, maximum=2.0)
-LIMIT = 120.0
-"""Seconds any wait may take before the run fails (a loaded 2-core machine)."""
 POLL = 0.01
-
-
-class UplinkBenchError(RuntimeError):
-    """The run did not deliver what it measures: a record missing, a part not starting."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,60 +237,6 @@ async def backlog_of(gateway: Gateway, uplink: HttpUplink | MqttUplink, count: i
 # -- HTTP: the reference command center in its own process -----------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class CommandCenter:
-    url: str
-    gateway_token: str
-    admin: httpx.AsyncClient
-    store: CommandCenterStore
-    """The service's SQLite file, read beside it (WAL), as its `list` command does."""
-
-    def stored(self) -> dict[str, float]:
-        """msg_id -> received time of every record the command center holds."""
-        rows = self.store.records(limit=1_000_000)
-        return {record.msg_id: received for _, record, received in rows}
-
-
-@asynccontextmanager
-async def open_command_center(directory: Path) -> AsyncIterator[CommandCenter]:
-    """`python -m groundstation.command_center serve` on a free port, until the block ends."""
-    gateway_token, admin_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-    tokens = directory / "tokens.toml"
-    tokens.write_text(
-        f'[tokens.gs-bench]\nrole = "gateway"\ntoken = "{gateway_token}"\n'
-        f'[tokens.bench-admin]\nrole = "admin"\ntoken = "{admin_token}"\n'
-    )
-    db = directory / "cloud.db"
-    command = [sys.executable, "-m", "groundstation.command_center", "serve", "--db", str(db)]
-    command += ["--port", "0", "--token-file", str(tokens)]
-    process = await trio.lowlevel.open_process(command, cwd=ROOT, stdout=subprocess.PIPE)
-    assert process.stdout is not None
-    try:
-        line = b""
-        with trio.move_on_after(LIMIT):
-            while b"\n" not in line and (chunk := await process.stdout.receive_some()):
-                line += chunk
-        if not line.startswith(b"reference command center listening on "):
-            raise UplinkBenchError(f"the command center did not start: {line!r}")
-        url = line.decode().split()[-1]
-        store = CommandCenterStore(db)
-        try:
-            headers = {"Authorization": f"Bearer {admin_token}"}
-            async with httpx.AsyncClient(base_url=url, headers=headers) as admin:
-                yield CommandCenter(url, gateway_token, admin, store)
-        finally:
-            store.close()
-    finally:
-        with trio.CancelScope(shield=True):
-            process.terminate()
-            with trio.move_on_after(LIMIT):
-                await process.wait()
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-            await process.stdout.aclose()
-
-
 def http_config(center: CommandCenter, directory: Path) -> HttpUplinkConfig:
     """The station's HTTP uplink configuration (groundstation/station.py), bench backoff."""
     return HttpUplinkConfig(
@@ -383,79 +315,9 @@ def delivered(arrived: dict[str, float], expected: set[str], started: float) -> 
 # -- MQTT: a real Mosquitto and the cloud's subscriber ----------------------------------
 
 
-class MqttCloud:
-    """The cloud's consumer, a stand-in: paho on its own network thread (`loop_start`),
-    MQTT 3.1.1, persistent session, subscribed at QoS 1 to every UAV record. Callbacks
-    run on paho's thread and only record under a lock."""
-
-    def __init__(self, port: int) -> None:
-        self._client = Client(
-            CallbackAPIVersion.VERSION2,
-            client_id="bench-cloud",
-            clean_session=False,
-            protocol=MQTTv311,
-        )
-        self._port = port
-        self._lock = threading.Lock()
-        self._first: dict[str, float] = {}
-        self._subscribed = False
-        self._malformed = 0
-        self._client.on_connect = self._connected
-        self._client.on_subscribe = self._suback
-        self._client.on_message = self._received
-
-    def _connected(
-        self, client: Client, _u: object, _f: ConnectFlags, code: ReasonCode, _p: Properties | None
-    ) -> None:
-        if not code.is_failure:
-            client.subscribe(f"event/{FLEET}/uav/#", qos=1)
-
-    def _suback(
-        self, _c: Client, _u: object, _m: int, _codes: list[ReasonCode], _p: Properties | None
-    ) -> None:
-        with self._lock:
-            self._subscribed = True
-
-    def _received(self, _c: Client, _u: object, message: MQTTMessage) -> None:
-        at = time.time()
-        try:
-            msg_id = json.loads(message.payload)["msg_id"]
-        except (ValueError, KeyError, TypeError):
-            with self._lock:
-                self._malformed += 1
-            return
-        with self._lock:
-            self._first.setdefault(msg_id, at)
-
-    def subscribed(self) -> bool:
-        with self._lock:
-            return self._subscribed
-
-    def arrived(self) -> dict[str, float]:
-        """msg_id -> when it first arrived; UplinkBenchError if a payload was no record."""
-        with self._lock:
-            if self._malformed:
-                raise UplinkBenchError(f"{self._malformed} payloads at the cloud were no record")
-            return dict(self._first)
-
-    def count(self) -> int:
-        with self._lock:
-            return len(self._first)
-
-    def open(self) -> None:
-        """Connect and start paho's thread (blocking: call through trio.to_thread)."""
-        self._client.connect(HOST, self._port)
-        self._client.loop_start()
-
-    def close(self) -> None:
-        """Disconnect and join paho's thread (blocking: call through trio.to_thread)."""
-        self._client.disconnect()
-        self._client.loop_stop()
-
-
 @asynccontextmanager
 async def open_mqtt_cloud(broker: MosquittoBroker, gateway: Gateway) -> AsyncIterator[MqttCloud]:
-    cloud = MqttCloud(broker.port)
+    cloud = MqttCloud(broker.port, FLEET)
     await trio.to_thread.run_sync(cloud.open)
     try:
         await until(cloud.subscribed, "the cloud's SUBACK", gateway)
