@@ -9,7 +9,7 @@ Rules:
   UAV's radio is exactly where its double is: flying out of range is flying, not a
   scripted partition. The ground station's radio stands still at the origin.
 - Positions on the radio's flat plane are metres east, north and up from `origin`
-  (latitude, longitude), with the equirectangular approximation (fine over kilometres).
+  (latitude, longitude), by `sitl.geo`.
 - Doubles are the built-in vehicle double (`sitl.vehicle.double`, named as such).
 - `snapshot()` is what the world knows that no node does: true positions, modes, and the
   air's counters (frames, bytes, losses, airtime against the channel's capacity).
@@ -17,7 +17,6 @@ Rules:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -25,12 +24,11 @@ from typing import Any
 import trio
 
 from .air import AirBridge, Tracked
+from .geo import to_local
 from .motion import Position
 from .radio import RadioConfig, RadioMedium, Stationary
 from .vehicle.double import VehicleDouble
 from .vehicle.serve import serve_tcp
-
-EARTH_M_PER_DEG = 111_320.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,9 +67,7 @@ class World:
 
     def local(self, lat: float, lon: float, alt: float) -> Position:
         """Metres east, north and up of (`lat`, `lon`, `alt` above ground) from the origin."""
-        lat0, lon0, _ = self.config.origin
-        north = (lat - lat0) * EARTH_M_PER_DEG
-        east = (lon - lon0) * EARTH_M_PER_DEG * math.cos(math.radians(lat0))
+        east, north = to_local(self.config.origin[:2], lat, lon)
         return (east, north, alt)
 
     def where(self, node: int) -> Position:

@@ -27,7 +27,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
-from sitl.world import EARTH_M_PER_DEG
+from sitl.geo import to_local
 
 from .report import outage_window, uav_of
 from .run_files import Run, load_run
@@ -63,9 +63,7 @@ def title(report: dict[str, Any]) -> str:
 
 def local(origin: list[float], lat: float, lon: float) -> tuple[float, float]:
     """Metres east and north of `origin` (latitude, longitude, ...)."""
-    lat0, lon0 = origin[0], origin[1]
-    east = (lon - lon0) * EARTH_M_PER_DEG * math.cos(math.radians(lat0))
-    return east, (lat - lat0) * EARTH_M_PER_DEG
+    return to_local((origin[0], origin[1]), lat, lon)
 
 
 def _colours(run: Run) -> dict[int, Any]:

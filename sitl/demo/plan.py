@@ -8,7 +8,7 @@
 
 Rules:
 - Positions are metres east/north of the ground station (the origin), converted to
-  latitude and longitude with the same flat-earth rule as `sitl.world`.
+  latitude and longitude by `sitl.geo`, as `sitl.world` converts back.
 - The seed moves survey sectors and targets a little and drives the detector's
   background detections; the roles and the timeline do not change with it.
 - Targets are points on the ground that a UAV's detector reports when it passes within
@@ -22,9 +22,10 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from sitl import geo
+
 ORIGIN = (-35.363261, 149.165230, 584.0)
 """The ground station: ArduPilot SITL's default home (Canberra model flying club)."""
-EARTH_M_PER_DEG = 111_320.0
 RANGE_M = 600.0
 """Radio range in the demo: frames fade from 70% of it and none arrive beyond it."""
 ALTITUDE = 30.0
@@ -32,10 +33,8 @@ DETECT_RADIUS = 45.0
 
 
 def to_latlon(east: float, north: float) -> tuple[float, float]:
-    lat0, lon0, _ = ORIGIN
-    lat = lat0 + north / EARTH_M_PER_DEG
-    lon = lon0 + east / (EARTH_M_PER_DEG * math.cos(math.radians(lat0)))
-    return lat, lon
+    """Latitude and longitude `east`, `north` metres from the ground station."""
+    return geo.to_latlon(ORIGIN[:2], east, north)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from sitl.geo import to_local
+
 from .plan import ORIGIN
 
 if TYPE_CHECKING:
@@ -164,6 +166,6 @@ def fed_all(demo: Demo) -> set[tuple[int, int]]:
 def _distance_to(vehicle: dict[str, Any], detection: dict[str, Any]) -> float:
     if not vehicle:
         return float("inf")
-    north = (vehicle["lat"] - detection["lat_deg"]) * 111_320.0
-    east = (vehicle["lon"] - detection["lon_deg"]) * 111_320.0 * math.cos(math.radians(ORIGIN[0]))
-    return float((north**2 + east**2) ** 0.5)
+    here = to_local(ORIGIN[:2], vehicle["lat"], vehicle["lon"])
+    there = to_local(ORIGIN[:2], detection["lat_deg"], detection["lon_deg"])
+    return math.dist(here, there)
