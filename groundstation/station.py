@@ -97,13 +97,12 @@ class GroundStation:
                 row.detections,
                 fields["age"],
             )
-        radio = await self.gateway.sync.outbox.stats()
         uplink = self.gateway.uplink
         status = {
             "time": self.gateway.runtime.wall(),
             "node": self.config.node_id,
             "fleet": rows,
-            "radio_outbox_depth": radio.depth,
+            "radio_outbox_depth": await self.gateway.sync.outbox.depth(),
             "uplink_backlog": None if uplink is None else (await uplink.backlog()).depth,
             **self.gateway.snapshot(),
         }

@@ -38,7 +38,7 @@ import trio
 from dialects import event
 
 from ..autopilot.adapter import AbortAction, AutopilotAdapter
-from ..autopilot.executor import CommandExecutor
+from ..autopilot.executor import COMMAND_TYPES, CommandExecutor
 from ..autopilot.tlog import TlogWriter
 from ..autopilot.vehicle_state import LinkEvent
 from ..link.signing import SigningClock
@@ -58,14 +58,6 @@ from .linkloss import Action, LinkLossPolicy
 from .telemetry import AgentStatus, TelemetryClock, status, status_flags, telemetry
 
 log = logging.getLogger("event.agent")
-COMMANDS = frozenset(
-    {
-        event.MAVLINK_MSG_ID_EVENT_MISSION_ASSIGN,
-        event.MAVLINK_MSG_ID_EVENT_MISSION_ABORT,
-        event.MAVLINK_MSG_ID_EVENT_RETASK,
-        event.MAVLINK_MSG_ID_EVENT_PARAM_UPDATE,
-    }
-)
 LINK_LOSS_ABORT = {Action.LOITER: AbortAction.HOLD, Action.RTL: AbortAction.RTL}
 
 
@@ -128,7 +120,7 @@ class Agent:
     def on_arrival(self, arrived: Arrived) -> None:
         """From the stack: each command gets a task; the executor puts them in turn."""
         head = arrived.messages[0].get_msgId()
-        if head not in COMMANDS or self._nursery is None:
+        if head not in COMMAND_TYPES or self._nursery is None:
             self.counters["ignored_inbound"] += 1
             return
         self._nursery.start_soon(self._execute, arrived)
@@ -219,7 +211,7 @@ class Agent:
                 self.runtime.send(self.ground, telemetry(state, fleet_time, flags))
                 self.counters["telemetry_sent"] += 1
             if statuses.due(now):
-                depth = (await self.sync.outbox.stats()).depth
+                depth = await self.sync.outbox.depth()
                 report = AgentStatus(
                     uptime=now - self._started,
                     mission_id=self._mission_id,

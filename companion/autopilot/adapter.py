@@ -251,13 +251,12 @@ class AutopilotAdapter:
         return await self._read_back(target)
 
     async def _read_back(self, target: Target) -> tuple[Result, list[MissionItem]]:
-        for _ in range(READ_BACK_ATTEMPTS - 1):
+        for _ in range(READ_BACK_ATTEMPTS):
             download = MissionDownload(target, self.timing)
             result = await self._run(download)
             if result.outcome != event.EVENT_OUTCOME_TIMEOUT:
-                return result, list(download.items)
-        download = MissionDownload(target, self.timing)
-        return await self._run(download), list(download.items)
+                break
+        return result, list(download.items)
 
     async def start_mission(self, takeoff_alt: float | None) -> Result:
         """Fly the uploaded mission from item 1, taking off first if on the ground."""

@@ -213,6 +213,10 @@ class Outbox:
         now = self._clock()
         return await self._call(lambda store: store.expire(now))
 
+    async def depth(self) -> int:
+        """Messages stored, pending or in flight (kept by the store: no query)."""
+        return await self._call(lambda store: store.depth)
+
     async def stats(self) -> OutboxStats:
         """Depth, oldest age and counters."""
         now = self._clock()

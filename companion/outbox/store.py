@@ -400,6 +400,11 @@ class Store:
             sql = "UPDATE messages SET state = 'pending' WHERE state = 'in_flight'"
             return int(db.execute(sql).rowcount)
 
+    @property
+    def depth(self) -> int:
+        """Rows stored, pending or in flight, as kept in step with every committed change."""
+        return self._depth
+
     def expire(self, now: float) -> list[str]:
         """Delete every row whose time to live has passed at `now`; their keys, counted."""
         with self._transaction() as db:
