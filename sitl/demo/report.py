@@ -47,6 +47,7 @@ from groundstation.records import Record
 from .run_files import Key, ReportError, Run, Window, load_run
 
 __all__ = [
+    "OPEN_STATUSES",
     "ReportError",
     "build_report",
     "outage_window",

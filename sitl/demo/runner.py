@@ -36,7 +36,7 @@ from .detector import Detectors
 from .picture import draw
 from .plan import ORIGIN, RANGE_M, Plan, make_plan, to_latlon
 from .processes import Children, python
-from .report import summary, write_report
+from .report import OPEN_STATUSES, summary, write_report
 from .script import ScenarioError, play
 from .view import LiveView
 
@@ -271,7 +271,7 @@ class Demo:
         await self.queue(body)
         command_id = body["command_id"]
         await self.until(
-            lambda: self.status_of(command_id) in ("completed", "failed", "rejected", "invalid"),
+            lambda: self.status_of(command_id) not in OPEN_STATUSES | {"missing"},
             f"the outcome of {command_id}",
             limit,
         )
