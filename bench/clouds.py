@@ -31,6 +31,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from groundstation.command_center import CommandCenterStore
 from sitl.mosquitto import HOST
+from sitl.terminate import terminate
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT = 120.0
@@ -85,13 +86,8 @@ async def open_command_center(directory: Path) -> AsyncIterator[CommandCenter]:
         finally:
             store.close()
     finally:
+        await terminate(process, LIMIT)
         with trio.CancelScope(shield=True):
-            process.terminate()
-            with trio.move_on_after(LIMIT):
-                await process.wait()
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
             await process.stdout.aclose()
 
 

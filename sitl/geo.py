@@ -2,8 +2,9 @@
 
 Rules: the equirectangular approximation around an origin (fine over the few kilometres a
 swarm demo covers): north = dlat * EARTH_M_PER_DEG, east = dlon * EARTH_M_PER_DEG *
-cos(origin latitude). The vehicle double keeps its own WGS-84 kinematics
-(sitl/vehicle/kinematics.py); this is only where the radio and the pictures place things.
+cos(origin latitude). The vehicle double moves itself with the same approximation but
+its own constant (sitl/vehicle/kinematics.py, left as it is so its flights stay
+bit-identical); this is where the radio, the plan and the pictures place things.
 """
 
 from __future__ import annotations

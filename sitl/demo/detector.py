@@ -44,7 +44,8 @@ class Detectors:
         self.vehicle = vehicle
         self.log = log
         self.rng = random.Random(plan.seed)
-        self.fed: set[tuple[int, int]] = set()
+        self.sent: set[tuple[int, int]] = set()
+        """(UAV, track id) of every detection sent; a target's track id is sent once."""
         self.feeding = True
 
     async def feed(self) -> None:
@@ -57,8 +58,7 @@ class Detectors:
                     if not vehicle or vehicle.get("landed", True):
                         continue
                     for target in self.plan.targets:
-                        if (uav.node, target.track_id) not in self.fed and _near(vehicle, target):
-                            self.fed.add((uav.node, target.track_id))
+                        if (uav.node, target.track_id) not in self.sent and _near(vehicle, target):
                             await self.detect(sock, uav.node, target.track_id, target.class_id)
                     if self.rng.random() < 0.06:
                         background += 1
@@ -73,6 +73,7 @@ class Detectors:
         class_id: int,
         chip_too: bool = False,
     ) -> None:
+        self.sent.add((node, track_id))
         taken = round(time.time(), 3)
         priority = "high" if class_id else "medium"
         line: dict[str, Any] = {

@@ -5,19 +5,21 @@ Rules:
   `logs/NAME.log`; the ready line is awaited with a limit, and a child that exits first
   is an error quoting the end of its log.
 - Stopping sends SIGTERM and waits (the daemons commit their outboxes on SIGTERM); a
-  child still running after the grace period is killed and reported as such.
+  child still running after the grace period is killed (`sitl.terminate`); its status
+  then says so (-9).
 """
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import trio
+
+from sitl.terminate import terminate
 
 READY_LIMIT = 60.0
 GRACE = 20.0
@@ -34,7 +36,6 @@ class Child:
     log_path: Path
     log: IO[bytes]
     ready_line: str = ""
-    killed: bool = field(default=False)
 
     def tail(self, lines: int = 15) -> str:
         self.log.flush()
@@ -80,9 +81,6 @@ class Children:
             nursery.start_soon(_copy, lines, log)
         return child
 
-    def alive(self) -> list[str]:
-        return [child.name for child in self.started if child.process.returncode is None]
-
     def exited(self) -> list[tuple[str, int]]:
         """Children that ended on their own: (name, exit status)."""
         return [
@@ -91,22 +89,11 @@ class Children:
             if child.process.returncode is not None
         ]
 
-    async def stop(self, names: list[str] | None = None) -> dict[str, int | None]:
-        """SIGTERM each (all, or `names`) in reverse starting order; their exit statuses."""
-        statuses: dict[str, int | None] = {}
+    async def stop(self) -> dict[str, int | None]:
+        """SIGTERM each in reverse starting order; their exit statuses (-9: killed)."""
         for child in reversed(self.started):
-            if names is not None and child.name not in names:
-                continue
-            if child.process.returncode is None:
-                child.process.send_signal(signal.SIGTERM)
-                with trio.move_on_after(GRACE):
-                    await child.process.wait()
-                if child.process.returncode is None:
-                    child.process.kill()
-                    child.killed = True
-                    await child.process.wait()
-            statuses[child.name] = child.process.returncode
-        return statuses
+            await terminate(child.process, GRACE)
+        return {child.name: child.process.returncode for child in reversed(self.started)}
 
     def close(self) -> None:
         for child in self.started:

@@ -16,7 +16,6 @@ outcome is not "completed" ends the scenario (`ScenarioError`).
 
 from __future__ import annotations
 
-import json
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ import trio
 from sitl.geo import to_local
 
 from .plan import ORIGIN
+from .report import uav_of
 
 if TYPE_CHECKING:
     from .runner import Demo
@@ -148,19 +148,10 @@ def synced(demo: Demo) -> bool:
     if any(demo.seen.status(u.node).get("outbox_depth") != 0 for u in demo.plan.uavs):
         return False
     stored = {
-        (int(r.source.removeprefix("uav-")), r.payload["track_id"])
+        (uav_of(r.source), r.payload["track_id"])
         for _, r, _ in demo.store.records(limit=100_000, msg_type="detection")
     }
-    return fed_all(demo) <= stored
-
-
-def fed_all(demo: Demo) -> set[tuple[int, int]]:
-    found = set()
-    for line in (demo.run / "events.jsonl").read_text(encoding="utf-8").splitlines():
-        entry = json.loads(line)
-        if entry["kind"] == "detection_fed":
-            found.add((entry["uav"], entry["track_id"]))
-    return found
+    return demo.detectors.sent <= stored
 
 
 def _distance_to(vehicle: dict[str, Any], detection: dict[str, Any]) -> float:

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import trio
 
+from sitl.terminate import terminate
+
 ENV_BINARY = "EVENT_ARDUPILOT_BINARY"
 BASE_PORT = 5760
 LISTENING = b"Waiting for connection"
@@ -159,7 +161,7 @@ async def running_sitl(
                 await _wait_listening(process, log_path, start_timeout)
                 yield RunningSitl(config, process, where)
             finally:
-                await _stop(process, stop_timeout)
+                await terminate(process, stop_timeout)
 
 
 async def _wait_listening(process: trio.Process, log_path: Path, limit: float) -> None:
@@ -170,14 +172,3 @@ async def _wait_listening(process: trio.Process, log_path: Path, limit: float) -
             await trio.sleep(0.1)
         raise SitlFailed(f"SITL exited with status {process.returncode}; see {log_path}")
     raise SitlFailed(f"SITL did not listen within {limit} s; see {log_path}")
-
-
-async def _stop(process: trio.Process, limit: float) -> None:
-    with trio.CancelScope(shield=True):
-        if process.poll() is None:
-            process.terminate()
-            with trio.move_on_after(limit):
-                await process.wait()
-        if process.poll() is None:
-            process.kill()
-            await process.wait()
