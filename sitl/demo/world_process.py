@@ -41,13 +41,13 @@ def load_world_config(path: Path) -> WorldConfig:
 
 def links(world: World) -> list[list[int]]:
     """Node pairs (the ground station included) within reliable range of each other."""
-    reach = world.config.radio.range_m * world.config.radio.fade_start
-    where = {world.config.ground_station: (0.0, 0.0, 2.0)}
-    where.update({node: world.where(node) for node in world.doubles})
+    channel, now = world.medium.channel, trio.current_time()
+    nodes = sorted([world.config.ground_station, *world.doubles])
+    where = {node: channel.position(node, now) for node in nodes}
     return [
         [a, b]
-        for a, b in itertools.combinations(sorted(where), 2)
-        if math.dist(where[a], where[b]) <= reach
+        for a, b in itertools.combinations(nodes, 2)
+        if world.config.radio.reach(math.dist(where[a], where[b])) == 1.0
     ]
 
 
