@@ -66,8 +66,12 @@ class Uplink(Protocol):
 
 
 def encode_record(record: Record) -> bytes:
-    """A record's compact JSON, as the outbox stores it and the batch body carries it."""
-    return json.dumps(record.to_json(), separators=(",", ":"), allow_nan=False).encode()
+    """A record's compact JSON, as the outbox stores it and the batch body carries it;
+    RecordError if it is not plain JSON (NaN, infinity, a value JSON cannot hold)."""
+    try:
+        return json.dumps(record.to_json(), separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        raise RecordError(f"record {record.msg_id} is not plain JSON: {exc}") from exc
 
 
 def decode_record(payload: bytes) -> Record:

@@ -164,7 +164,8 @@ class HttpUplink:
     # -- the ground station's side -------------------------------------------------------
 
     async def publish(self, record: Record) -> None:
-        """Commit `record` to the outbox; OutboxFull (backpressure) if it cannot be."""
+        """Commit `record` to the outbox; OutboxFull (backpressure) if it cannot be,
+        RecordError (nothing stored) if it is not plain JSON."""
         await self._outbox.enqueue(make_item(record, self._clock(), self.config.retention))
         self._counters["published"] += 1
         self._wake.set()

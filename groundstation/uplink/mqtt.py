@@ -129,10 +129,7 @@ class MqttUplink:
         RecordError if it cannot be published (not plain JSON, too large), before anything
         is stored; OutboxFull (backpressure) if the outbox refuses it.
         """
-        try:
-            item = make_item(record, time.time(), self.config.retention)
-        except (TypeError, ValueError) as exc:
-            raise RecordError(f"record {record.msg_id} is not plain JSON: {exc}") from exc
+        item = make_item(record, time.time(), self.config.retention)
         if len(item.payload) > self.config.max_record_bytes:
             raise RecordError(f"record {record.msg_id} has {len(item.payload)} bytes, too many")
         await self._outbox.enqueue(item)

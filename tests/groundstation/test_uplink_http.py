@@ -31,8 +31,9 @@ from companion.transport.backoff import Backoff
 from dialects import event
 from groundstation.command_center import CommandCenterServer, Fault
 from groundstation.commands import Command, parse_command
-from groundstation.records import Record, command_outcome_record
+from groundstation.records import Record, RecordError, command_outcome_record
 from groundstation.uplink import HttpUplink, HttpUplinkConfig, open_http_uplink
+from groundstation.uplink.base import outbox_item
 from tests.groundstation import GATEWAY_TOKEN, OPERATOR_TOKEN, bearer, running_center
 
 FAST = Backoff(initial=0.01, maximum=0.2)
@@ -443,3 +444,8 @@ async def test_retry_after_is_honoured(tmp_path: Path) -> None:
         await until(drained(uplink))
     assert len(cloud.times) == 2
     assert cloud.times[1] - cloud.times[0] >= 1  # not the 0.01 s of the backoff
+
+
+def test_a_record_that_is_not_plain_json_is_refused_before_storing() -> None:
+    with pytest.raises(RecordError, match="not plain JSON"):
+        outbox_item(make(1, value=float("nan")), 0.0)
