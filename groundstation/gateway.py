@@ -74,7 +74,9 @@ class Gateway:
         self.counters: Counter[str] = Counter()
         self._wall = wall_clock
         self._commands: dict[tuple[int, int], Command] = {}
+        """(UAV, seq) of every hand-over of a command still waiting for its outcome."""
         self._pending_commands: dict[str, Command] = {}
+        self._handed_as: dict[str, list[tuple[int, int]]] = {}
         self._records, self._record_inbox = trio.open_memory_channel[Record](QUEUE)
         sync.on_handed = self._handed
         sync.on_expired = self._expired
@@ -193,6 +195,7 @@ class Gateway:
         command = self._pending_commands.get(key)
         if command is not None:
             self._commands[(dst, seq)] = command
+            self._handed_as.setdefault(key, []).append((dst, seq))
 
     def _outcome_from_status(self, src: int, status: Any) -> None:
         """A UAV's status names its last command's outcome: report it if its final ACK
@@ -202,7 +205,7 @@ class Gateway:
         if status.last_outcome == event.EVENT_OUTCOME_ACCEPTED:
             return
         command = self._commands.get((src, status.last_seq))
-        if command is None or command.command_id not in self._pending_commands:
+        if command is None:
             return
         self.counters["outcomes_from_status"] += 1
         self._report_outcome(command, status.last_outcome, "")
@@ -226,8 +229,10 @@ class Gateway:
                 timestamp=self._wall(),
             )
         )
-        if outcome != event.EVENT_OUTCOME_ACCEPTED:
+        if outcome != event.EVENT_OUTCOME_ACCEPTED:  # final: forget the command
             self._pending_commands.pop(command.command_id, None)
+            for handed in self._handed_as.pop(command.command_id, []):
+                self._commands.pop(handed, None)
 
     # -- fleet view ----------------------------------------------------------------------
 
