@@ -6,6 +6,8 @@ Rules:
   route towards it (next hop and hops) and the link quality of a direct neighbour.
 - A UAV is `stale` when nothing was heard from it for `stale_after` seconds.
 - `rows()` is the operator's view, sorted by node id; values a UAV never sent are None.
+- Mode names are ArduCopter's (companion/autopilot/modes): EVENT_TELEMETRY carries the
+  mode number but not the vehicle kind, and the fleet flies copters.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from companion.autopilot.modes import mode_name
 from dialects import event
 
-MODE_NAMES = {0: "STABILIZE", 3: "AUTO", 4: "GUIDED", 5: "LOITER", 6: "RTL", 9: "LAND"}
 STATE_NAMES = {
     event.EVENT_AGENT_STATE_IDLE: "idle",
     event.EVENT_AGENT_STATE_MISSION: "mission",
@@ -66,7 +68,7 @@ class FleetState:
             row.lat, row.lon = message.lat / 1e7, message.lon / 1e7
             row.alt = message.alt / 10
             row.battery = message.battery_remaining
-            row.mode = MODE_NAMES.get(message.custom_mode, str(message.custom_mode))
+            row.mode = mode_name(event.MAV_TYPE_QUADROTOR, message.custom_mode)
             row.armed = bool(message.flags & event.EVENT_STATUS_FLAGS_ARMED)
             row.mission_item = message.mission_item
         elif msgid == event.MAVLINK_MSG_ID_EVENT_STATUS:
