@@ -51,6 +51,7 @@ from ..runtime import StackRuntime
 from ..security.keystore import load_own_keys
 from ..status_file import write_status
 from ..transport.endpoint import open_endpoint
+from ..transport.udp import open_udp_bind
 from .bulk import bulk_parts
 from .config import AgentConfig
 from .intake import DetectionReport, Intake
@@ -153,14 +154,12 @@ class Agent:
     # -- detections ----------------------------------------------------------------------
 
     async def _intake_loop(self, *, task_status: trio.TaskStatus[None]) -> None:
-        sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
-        with sock:
-            await sock.bind((self.config.detector.host, self.config.detector.port))
-            self.detection_port = sock.getsockname()[1]
+        detector = self.config.detector
+        async with open_udp_bind(detector.host, detector.port) as intake:
+            self.detection_port = intake.local_address[1]
             task_status.started()
             while True:
-                data = await sock.recv(65536)
-                for report in self.intake.datagram(data):
+                for report in self.intake.datagram(await intake.receive()):
                     await self.report_detection(report)
                 if self.intake.counters["refused"] > self.counters["intake_refused_logged"]:
                     self.counters["intake_refused_logged"] = self.intake.counters["refused"]
