@@ -26,16 +26,9 @@ from typing import Any
 
 import trio
 
-from companion.link.signing import SigningClock
-from companion.link.timestamp_store import TimestampStore
-from companion.node import NodeStack
-from companion.outbox import open_outbox
-from companion.outbox.sync import OutboxSync, valid_bundle
-from companion.runtime import StackRuntime
-from companion.security.keystore import load_own_keys
+from companion.radio_node import open_radio_node
 from companion.status_file import write_status
 from companion.transport.backoff import Backoff
-from companion.transport.endpoint import open_endpoint
 
 from .config import StationConfig
 from .gateway import Gateway
@@ -151,17 +144,10 @@ async def open_ground_station(
 ) -> AsyncIterator[GroundStation]:
     """Open keys, state, radio, both outboxes and the uplink; yield the station (not yet
     running)."""
-    keys = load_own_keys(config.keys, config.node_id)
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    stamps = TimestampStore(config.state_dir / "signing.timestamp")
     async with AsyncExitStack() as stack:
-        radio = await stack.enter_async_context(open_endpoint(config.radio))
-        outbox = await stack.enter_async_context(
-            open_outbox(config.state_dir / "radio.db", validate=valid_bundle, clock=wall_clock)
+        runtime, sync = await stack.enter_async_context(
+            open_radio_node(config, outbox_name="radio.db", gateway=True, wall_clock=wall_clock)
         )
-        node = NodeStack(keys, config.link_key, gateway=True, clock=SigningClock(stamps.load()))
-        runtime = StackRuntime(node, radio, wall_clock=wall_clock, store=stamps)
-        sync = OutboxSync(outbox, runtime)
         gateway = Gateway(runtime, sync, wall_clock=wall_clock)
         runtime.on_event = gateway.on_event
         runtime.on_arrival = gateway.on_arrival

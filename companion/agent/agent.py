@@ -41,14 +41,11 @@ from ..autopilot.adapter import AbortAction, AutopilotAdapter
 from ..autopilot.executor import COMMAND_TYPES, CommandExecutor
 from ..autopilot.tlog import TlogWriter
 from ..autopilot.vehicle_state import LinkEvent
-from ..link.signing import SigningClock
-from ..link.timestamp_store import TimestampStore
-from ..node import Arrived, NodeStack
-from ..outbox import open_outbox
-from ..outbox.sync import OutboxSync, valid_bundle
+from ..node import Arrived
+from ..outbox.sync import OutboxSync
+from ..radio_node import open_radio_node
 from ..reliability.priority import Priority
 from ..runtime import StackRuntime
-from ..security.keystore import load_own_keys
 from ..status_file import write_status
 from ..transport.endpoint import open_endpoint
 from ..transport.udp import open_udp_bind
@@ -294,25 +291,18 @@ async def open_agent(
     config: AgentConfig, *, wall_clock: Callable[[], float] = time.time
 ) -> AsyncIterator[Agent]:
     """Open keys, state, transports and outbox; yield the agent (not yet running)."""
-    keys = load_own_keys(config.keys, config.node_id)
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    stamps = TimestampStore(config.state_dir / "signing.timestamp")
     async with AsyncExitStack() as stack:
-        radio = await stack.enter_async_context(open_endpoint(config.radio))
-        autopilot = await stack.enter_async_context(open_endpoint(config.autopilot, listen=True))
-        outbox = await stack.enter_async_context(
-            open_outbox(config.state_dir / "outbox.db", validate=valid_bundle, clock=wall_clock)
+        runtime, sync = await stack.enter_async_context(
+            open_radio_node(config, outbox_name="outbox.db", wall_clock=wall_clock)
         )
+        autopilot = await stack.enter_async_context(open_endpoint(config.autopilot, listen=True))
         tlog = None
         if config.tlog:
             name = time.strftime("flight-%Y%m%d-%H%M%S.tlog", time.gmtime(wall_clock()))
             tlog = stack.enter_context(TlogWriter(config.state_dir / name))
-        node = NodeStack(keys, config.link_key, clock=SigningClock(stamps.load()))
-        runtime = StackRuntime(node, radio, wall_clock=wall_clock, store=stamps)
         adapter = AutopilotAdapter(
             autopilot, system_id=config.node_id, tlog=tlog, wall_clock=wall_clock
         )
-        sync = OutboxSync(outbox, runtime)
         agent = Agent(config, runtime, sync, adapter, wall_clock=wall_clock)
         adapter.on_link_event = agent.on_link_event
         runtime.on_event = sync.on_event

@@ -1,0 +1,66 @@
+"""What every node on the radio opens at start, the agent and the ground station alike.
+
+Rules:
+- Keys are loaded and checked against the node id before any device or file is opened
+  (KeystoreError otherwise).
+- The state directory is created when missing; it holds the signing timestamp (so link
+  signatures never reuse one after a restart) and the radio outbox named by the caller.
+- Opened in order: radio endpoint, radio outbox; the node stack, its runtime and the
+  outbox's sync are built on them. Leaving the context closes them in reverse order.
+- The caller wires the runtime's callbacks (`on_event`, `on_arrival`) to its application.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Protocol
+
+from .link.signing import SigningClock
+from .link.timestamp_store import TimestampStore
+from .node import NodeStack
+from .outbox import open_outbox
+from .outbox.sync import OutboxSync, valid_bundle
+from .runtime import StackRuntime
+from .security.keystore import load_own_keys
+from .settings import Endpoint
+from .transport.endpoint import open_endpoint
+
+
+class NodeConfig(Protocol):
+    """The settings every node has (AgentConfig and StationConfig both do)."""
+
+    @property
+    def node_id(self) -> int: ...
+    @property
+    def keys(self) -> Path: ...
+    @property
+    def link_key(self) -> bytes: ...
+    @property
+    def state_dir(self) -> Path: ...
+    @property
+    def radio(self) -> Endpoint: ...
+
+
+@asynccontextmanager
+async def open_radio_node(
+    config: NodeConfig,
+    *,
+    outbox_name: str,
+    gateway: bool = False,
+    wall_clock: Callable[[], float] = time.time,
+) -> AsyncIterator[tuple[StackRuntime, OutboxSync]]:
+    """Open this node's radio side; yield its runtime and the sync of its radio outbox."""
+    keys = load_own_keys(config.keys, config.node_id)
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    stamps = TimestampStore(config.state_dir / "signing.timestamp")
+    async with AsyncExitStack() as stack:
+        radio = await stack.enter_async_context(open_endpoint(config.radio))
+        outbox = await stack.enter_async_context(
+            open_outbox(config.state_dir / outbox_name, validate=valid_bundle, clock=wall_clock)
+        )
+        node = NodeStack(keys, config.link_key, gateway=gateway, clock=SigningClock(stamps.load()))
+        runtime = StackRuntime(node, radio, wall_clock=wall_clock, store=stamps)
+        yield runtime, OutboxSync(outbox, runtime)
