@@ -221,6 +221,5 @@ class Airframe:
     def _velocity_between(
         self, start: tuple[float, float, float], dt: float
     ) -> tuple[float, float, float]:
-        north = (self.lat - start[0]) * METRES_PER_DEGREE
-        east = (self.lon - start[1]) * METRES_PER_DEGREE * math.cos(math.radians(self.lat))
-        return (north / dt, east / dt, (start[2] - self.alt) / dt)
+        north, east = self._offset_to(start[0], start[1])  # from here back to the start
+        return (-north / dt, -east / dt, (start[2] - self.alt) / dt)

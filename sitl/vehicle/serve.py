@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Awaitable, Callable
 
 import trio
 
@@ -44,12 +45,7 @@ async def run_double(double: VehicleDouble, stream: trio.abc.Stream, *, tick: fl
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(receive_loop, nursery.cancel_scope)
-            start = trio.current_time()
-            for ticks in itertools.count(1):
-                double.step(trio.current_time())
-                await flush()
-                # Ticks at start + n * tick: repeated sleeps would let float error drift.
-                await trio.sleep_until(start + ticks * tick)
+            await _fly(double, tick, flush)
     except* trio.BrokenResourceError:
         log.info("vehicle double %d: link to the companion broke", double.system_id)
 
@@ -90,11 +86,20 @@ async def _accept_while_flying(
         accepted.append(await listener.accept())
         cancel_scope.cancel()
 
+    async def drop_output() -> None:
+        double.data_to_send()
+
     async with trio.open_nursery() as nursery:
         nursery.start_soon(accept, nursery.cancel_scope)
-        start = trio.current_time()
-        for ticks in itertools.count(1):
-            double.step(trio.current_time())
-            double.data_to_send()
-            await trio.sleep_until(start + ticks * tick)
+        await _fly(double, tick, drop_output)
     return accepted[0]
+
+
+async def _fly(double: VehicleDouble, tick: float, output: Callable[[], Awaitable[None]]) -> None:
+    """Step `double` every `tick` and hand what it queued to `output`, until cancelled."""
+    start = trio.current_time()
+    for ticks in itertools.count(1):
+        double.step(trio.current_time())
+        await output()
+        # Ticks at start + n * tick: repeated sleeps would let float error drift.
+        await trio.sleep_until(start + ticks * tick)
