@@ -17,8 +17,9 @@ Rules:
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 import trio
@@ -94,47 +95,47 @@ class World:
                 await nursery.start(serve_tcp, double, self.autopilot_port(node))
             task_status.started()
 
+    def links(self) -> list[list[int]]:
+        """Node pairs (the ground station included) within reliable range of each other."""
+        channel, now = self.medium.channel, trio.current_time()
+        nodes = sorted([self.config.ground_station, *self.doubles])
+        where = {node: channel.position(node, now) for node in nodes}
+        return [
+            [a, b]
+            for a, b in itertools.combinations(nodes, 2)
+            if self.config.radio.reach(math.dist(where[a], where[b])) == 1.0
+        ]
+
     def snapshot(self) -> dict[str, Any]:
+        """Seconds since the start, every vehicle (position, metres on the plane, mode), the
+        links in range, and the air's counters against the channel's capacity."""
         total = self.medium.total()
         elapsed = max(1e-9, trio.current_time() - self.medium.channel.start)
         vehicles = {}
         for node, double in self.doubles.items():
             lat, lon, alt = double.position
+            x, y, _ = self.where(node)
             vehicles[str(node)] = {
                 "lat": lat,
                 "lon": lon,
                 "alt": alt,
-                "xy": self.where(node)[:2],
                 "mode": double.mode,
                 "armed": double.armed,
                 "landed": double.landed,
+                "x": round(x, 1),
+                "y": round(y, 1),
             }
         return {
-            "elapsed": elapsed,
+            "t": round(elapsed, 3),
             "vehicles": vehicles,
+            "links": self.links(),
             "air": {
+                "frames_sent": total.frames_sent,
+                "bytes_sent": total.bytes_sent,
+                "airtime": total.airtime,
+                "frames_received": total.frames_received,
+                "lost": {outcome.name.lower(): n for outcome, n in total.lost.items()},
                 "utilisation": self.medium.utilisation(),
                 "capacity_bytes": self.config.radio.air_rate / 8 * elapsed,
-                "totals": _plain(total),
-                "bridge": dict(self.bridge.counters),
             },
         }
-
-
-def _plain(stats: Any) -> dict[str, Any]:
-    fields = getattr(stats, "__dataclass_fields__", None)
-    if fields is None:
-        return {"value": str(stats)}
-    return {name: _jsonable(getattr(stats, name)) for name in fields}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Enum):
-        return value.name.lower()
-    if isinstance(value, int | float | str | bool) or value is None:
-        return value
-    if isinstance(value, dict):
-        return {str(_jsonable(k)): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return str(value)

@@ -15,9 +15,7 @@ Rules:
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
-import math
 import signal
 import sys
 import time
@@ -39,40 +37,9 @@ def load_world_config(path: Path) -> WorldConfig:
     return WorldConfig(**raw)
 
 
-def links(world: World) -> list[list[int]]:
-    """Node pairs (the ground station included) within reliable range of each other."""
-    channel, now = world.medium.channel, trio.current_time()
-    nodes = sorted([world.config.ground_station, *world.doubles])
-    where = {node: channel.position(node, now) for node in nodes}
-    return [
-        [a, b]
-        for a, b in itertools.combinations(nodes, 2)
-        if world.config.radio.reach(math.dist(where[a], where[b])) == 1.0
-    ]
-
-
 def sample(world: World) -> dict[str, Any]:
-    snapshot = world.snapshot()
-    vehicles = {}
-    for node, vehicle in snapshot["vehicles"].items():
-        x, y = vehicle.pop("xy")
-        vehicles[node] = {**vehicle, "x": round(x, 1), "y": round(y, 1)}
-    totals = snapshot["air"]["totals"]
-    return {
-        "t": round(snapshot["elapsed"], 3),
-        "wall": time.time(),
-        "vehicles": vehicles,
-        "links": links(world),
-        "air": {
-            "frames_sent": totals["frames_sent"],
-            "bytes_sent": totals["bytes_sent"],
-            "airtime": totals["airtime"],
-            "frames_received": totals["frames_received"],
-            "lost": totals["lost"],
-            "utilisation": snapshot["air"]["utilisation"],
-            "capacity_bytes": snapshot["air"]["capacity_bytes"],
-        },
-    }
+    """One line of world.jsonl: the world's snapshot and the wall-clock time it was taken."""
+    return {**world.snapshot(), "wall": time.time()}
 
 
 async def serve(config: WorldConfig, out: IO[str]) -> None:
