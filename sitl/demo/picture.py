@@ -6,8 +6,9 @@
     detections (bottom right) fed and delivered to the cloud, cumulative
 
 Rules:
-- Reads the run through `sitl.demo.report.load_run`; the title carries the report's key
-  figures (duration, delivered, lost, duplicates, inversions, ok).
+- Draws a run read once by `sitl.demo.run_files.load_run` (the report reads the same one);
+  the title carries the report's key figures (duration, delivered, lost, duplicates,
+  inversions, ok).
 - Positions are metres east and north of the ground station, from latitude and longitude
   by the same flat-earth rule as `sitl.world`; times are seconds since the run started.
 - The outage is shaded on every time axis.
@@ -30,15 +31,14 @@ from matplotlib.patches import Circle
 from sitl.geo import to_local
 
 from .report import outage_window, uav_of
-from .run_files import Run, load_run
+from .run_files import Run
 
 SIZE = (12.0, 8.0)
 DPI = 100
 
 
-def draw(run: Path, report: dict[str, Any], png: Path) -> None:
-    """Draw the run in directory `run` (with its `report`) to the PNG file `png`."""
-    loaded = load_run(run)
+def draw(loaded: Run, report: dict[str, Any], png: Path) -> None:
+    """Draw the run (read with `load_run`, with its `report`) to the PNG file `png`."""
     figure = Figure(figsize=SIZE, dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     grid = figure.add_gridspec(2, 2, width_ratios=(1.0, 1.2))

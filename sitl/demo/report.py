@@ -51,6 +51,7 @@ __all__ = [
     "ReportError",
     "build_report",
     "outage_window",
+    "report_of",
     "summary",
     "uav_of",
     "write_report",
@@ -68,7 +69,11 @@ _RETRY = re.compile(r"retr(ies|ied|y|ansmi)")
 
 def build_report(run: Path) -> dict[str, Any]:
     """The report of the run in directory `run` (module docstring); ReportError if none."""
-    loaded = load_run(run)
+    return report_of(load_run(run))
+
+
+def report_of(loaded: Run) -> dict[str, Any]:
+    """The report of a run already read with `load_run`."""
     window = outage_window(loaded)
     fed = {fed_key(event): event for event in loaded.kind("detection_fed")}
     detections = _detections(loaded, fed)
@@ -100,11 +105,9 @@ def build_report(run: Path) -> dict[str, Any]:
     }
 
 
-def write_report(run: Path) -> dict[str, Any]:
-    """Build the report and write it to run/report.json; the report."""
-    report = build_report(run)
+def write_report(run: Path, report: dict[str, Any]) -> None:
+    """Write `report` to run/report.json."""
     (run / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    return report
 
 
 def outage_window(run: Run) -> Window | None:

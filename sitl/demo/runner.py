@@ -36,7 +36,8 @@ from .detector import Detectors
 from .picture import draw
 from .plan import ORIGIN, RANGE_M, Plan, make_plan, to_latlon
 from .processes import Children, python
-from .report import OPEN_STATUSES, summary, write_report
+from .report import OPEN_STATUSES, report_of, summary, write_report
+from .run_files import load_run
 from .script import ScenarioError, play
 from .view import LiveView
 
@@ -304,11 +305,12 @@ async def run_demo(options: DemoOptions) -> dict[str, Any]:
         if demo.store is not None:
             demo.store.close()
         demo.log.close()
-    report = write_report(demo.run)
+    loaded = load_run(demo.run)
+    report = report_of(loaded)
     if failure is not None:
         report["scenario_error"] = str(failure)
         report["ok"] = False
-        (demo.run / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
-    draw(demo.run, report, demo.run / "report.png")
+    write_report(demo.run, report)
+    draw(loaded, report, demo.run / "report.png")
     print(summary(report))
     return report

@@ -20,7 +20,8 @@ from dialects import event
 from groundstation.command_center import CommandCenterStore
 from groundstation.records import Record, command_outcome_record, record_from_message
 from sitl.demo.picture import draw
-from sitl.demo.report import ReportError, build_report, summary, write_report
+from sitl.demo.report import ReportError, build_report, report_of, summary, write_report
+from sitl.demo.run_files import load_run
 from tests.samples import detection
 
 T0 = 1_700_000_000.0
@@ -196,7 +197,8 @@ def arrivals(store: CommandCenterStore, scenario: Scenario) -> list[tuple[float,
 
 
 def test_a_clean_run_is_ok_and_loses_nothing(tmp_path: Path) -> None:
-    report = write_report(write_run(tmp_path, Scenario()))
+    report = build_report(write_run(tmp_path, Scenario()))
+    write_report(tmp_path, report)
     assert json.loads((tmp_path / "report.json").read_text()) == report
     assert report["ok"] is True
     assert report["lost"] == {"detections": 0, "commands": 0, "total": 0}
@@ -343,7 +345,8 @@ def test_retries_air_and_summary(tmp_path: Path) -> None:
 def test_draw_writes_a_png_of_the_run(tmp_path: Path) -> None:
     run = write_run(tmp_path, Scenario())
     png = tmp_path / "run.png"
-    draw(run, build_report(run), png)
+    loaded = load_run(run)
+    draw(loaded, report_of(loaded), png)
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])  # IHDR
