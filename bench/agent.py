@@ -2,15 +2,18 @@
 CPU it uses at the default telemetry rate.
 
 Set-up, all on loopback, all real parts:
+- a fleet of one UAV and the ground station, provisioned fresh in a temporary directory
+  by sitl/provisioning.py (authority, key bundles, link key) as an operator would;
 - the agent runs as its own process, the `event-agent` daemon (`python -m
-  companion.agent.cli --config ...`), with the default configuration except for its
-  endpoints and paths: telemetry every 2 s, status every 10 s, a tlog, its durable
-  outbox (SQLite WAL, synchronous=FULL: one fsync per commit) in a temporary directory;
+  companion.agent.cli --config ...`), with the configuration sitl/provisioning.py writes:
+  endpoints and paths, every other setting at the agent's default (telemetry every 2 s,
+  status every 10 s, a tlog), its durable outbox (SQLite WAL, synchronous=FULL: one
+  fsync per commit) in its state directory;
 - this process plays the rest of the world: the vehicle double (sitl/vehicle, a test
   double of ArduCopter, not an autopilot) at rest on TCP as SITL serves port 5760; the
-  ground station's node stack (`NodeStack` as gateway under `StackRuntime`) at the other
-  end of the agent's UDP radio, with certificates from a fresh fleet authority; and the
-  detector, sending JSON lines on UDP as examples/detector_client.py does.
+  ground station's node stack (`NodeStack` as gateway under `StackRuntime`, the fleet's
+  ground station keys) at the other end of the agent's UDP radio; and the detector,
+  sending JSON lines on UDP as examples/detector_client.py does.
 
 Measures:
 - latency: from just before a detection's JSON line is sent to the agent's intake to the
@@ -36,7 +39,6 @@ mislead.
 from __future__ import annotations
 
 import json
-import secrets
 import socket
 import statistics
 import struct
@@ -56,16 +58,14 @@ from bench.table import Row, render
 from companion.agent.config import load_config
 from companion.node import Arrived, NodeStack
 from companion.runtime import StackRuntime
-from companion.security.authority import FleetAuthority
-from companion.security.certificate import Role
-from companion.security.keystore import save_node_keys
+from companion.security.keystore import load_node_keys
 from dialects import event
+from sitl.provisioning import provision_fleet, write_agent_config
 from sitl.vehicle.double import VehicleDouble
 from sitl.vehicle.serve import serve_tcp
 
 ROOT = Path(__file__).resolve().parents[1]
 UAV, GROUND = 1, 255
-DAY = 86_400
 MAX_DATAGRAM = 65535
 SO_TIMESTAMPNS = 35
 """Linux <asm-generic/socket.h> (x86, ARM, RISC-V); Python's socket module lacks the name.
@@ -195,20 +195,6 @@ def free_udp_port() -> int:
         return port
 
 
-def write_config(directory: Path, radio: int, autopilot: int, detector: int) -> Path:
-    """The agent's TOML: endpoints and paths; every other key keeps its default."""
-    path = directory / "agent.toml"
-    path.write_text(
-        f'[node]\nid = {UAV}\nkeys = "keys"\nlink_key = "link.key"\n'
-        f'state_dir = "state"\nground_station = {GROUND}\n\n'
-        f'[radio]\nurl = "udp:127.0.0.1:{radio}"\n\n'
-        f'[autopilot]\nurl = "tcp:127.0.0.1:{autopilot}"\n\n'
-        f'[detector]\nlisten = "127.0.0.1:{detector}"\n',
-        encoding="utf-8",
-    )
-    return path
-
-
 async def wait_until(ready: Callable[[], bool], limit: float, what: str, log: Path) -> None:
     """Poll `ready()` for up to `limit` seconds; fail quoting the agent's log."""
     with trio.move_on_after(limit):
@@ -241,26 +227,27 @@ class Detector:
 async def measure(plan: Plan) -> Figures:
     with tempfile.TemporaryDirectory(prefix="event-bench-agent-") as name:
         base = Path(name)
-        authority = FleetAuthority.create("bench")
-        _, uav_keys = authority.issue(UAV, Role.UAV, valid_for=DAY, now=time.time())
-        _, ground_keys = authority.issue(
-            GROUND, Role.GROUND_STATION, valid_for=DAY, now=time.time()
-        )
-        save_node_keys(base / "keys", uav_keys)
-        link_key = secrets.token_bytes(32)
-        (base / "link.key").write_text(link_key.hex(), encoding="ascii")
+        files = provision_fleet(base / "fleet", (UAV,), ground_station=GROUND, name="bench")
         log = base / "agent.log"
         with log.open("wb") as log_file:
             async with open_stamping_radio() as radio, trio.open_nursery() as nursery:
                 double = VehicleDouble(system_id=UAV, ready_after=0.0)
                 double_port = await nursery.start(serve_tcp, double, 0)
+                port = free_udp_port()
+                config = write_agent_config(
+                    files,
+                    UAV,
+                    radio=f"udp:127.0.0.1:{radio.port}",
+                    autopilot=f"tcp:127.0.0.1:{double_port}",
+                    detector_port=port,
+                )
+                settings = load_config(config)
                 ground = GroundEnd(radio)
-                stack = NodeStack(ground_keys, link_key, gateway=True)
+                stack = NodeStack(
+                    load_node_keys(files.keys(GROUND)), settings.link_key, gateway=True
+                )
                 runtime = StackRuntime(stack, radio, on_arrival=ground.on_arrival)
                 nursery.start_soon(runtime.run)
-                port = free_udp_port()
-                config = write_config(base, radio.port, double_port, port)
-                defaults = load_config(config)
                 command = [sys.executable, "-m", "companion.agent.cli", "--config", str(config)]
                 run = partial(trio.run_process, command, stderr=log_file, check=False, cwd=ROOT)
                 agent: trio.Process = await nursery.start(run)
@@ -278,7 +265,7 @@ async def measure(plan: Plan) -> Figures:
                     cpu = await cpu_share(agent.pid, plan.cpu_window)
                     latencies = await latency_run(detector, plan, log)
                 nursery.cancel_scope.cancel()  # the agent gets SIGTERM and shuts down
-        return Figures(latencies, cpu, defaults.telemetry_interval, defaults.status_interval)
+        return Figures(latencies, cpu, settings.telemetry_interval, settings.status_interval)
 
 
 async def cpu_share(pid: int, window: float) -> float:
@@ -326,9 +313,5 @@ def rows(*, quick: bool = False) -> list[Row]:
     ]
 
 
-def main() -> None:
-    print(render(rows()))
-
-
 if __name__ == "__main__":
-    main()
+    print(render(rows()))

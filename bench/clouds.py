@@ -12,7 +12,6 @@ Rules:
 from __future__ import annotations
 
 import json
-import secrets
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from groundstation.command_center import CommandCenterStore
 from sitl.mosquitto import HOST
+from sitl.provisioning import FleetFiles
 from sitl.terminate import terminate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,17 +57,12 @@ class CommandCenter:
 
 
 @asynccontextmanager
-async def open_command_center(directory: Path) -> AsyncIterator[CommandCenter]:
-    """`python -m groundstation.command_center serve` on a free port, until the block ends."""
-    gateway_token, admin_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-    tokens = directory / "tokens.toml"
-    tokens.write_text(
-        f'[tokens.gs-bench]\nrole = "gateway"\ntoken = "{gateway_token}"\n'
-        f'[tokens.bench-admin]\nrole = "admin"\ntoken = "{admin_token}"\n'
-    )
+async def open_command_center(directory: Path, fleet: FleetFiles) -> AsyncIterator[CommandCenter]:
+    """`python -m groundstation.command_center serve` on a free port, its database in
+    `directory`, the identities `fleet`'s tokens; until the block ends."""
     db = directory / "cloud.db"
     command = [sys.executable, "-m", "groundstation.command_center", "serve", "--db", str(db)]
-    command += ["--port", "0", "--token-file", str(tokens)]
+    command += ["--port", "0", "--token-file", str(fleet.token_file)]
     process = await trio.lowlevel.open_process(command, cwd=ROOT, stdout=subprocess.PIPE)
     assert process.stdout is not None
     try:
@@ -80,9 +75,9 @@ async def open_command_center(directory: Path) -> AsyncIterator[CommandCenter]:
         url = line.decode().split()[-1]
         store = CommandCenterStore(db)
         try:
-            headers = {"Authorization": f"Bearer {admin_token}"}
+            headers = {"Authorization": f"Bearer {fleet.tokens.admin}"}
             async with httpx.AsyncClient(base_url=url, headers=headers) as admin:
-                yield CommandCenter(url, gateway_token, admin, store)
+                yield CommandCenter(url, fleet.tokens.gateway, admin, store)
         finally:
             store.close()
     finally:

@@ -14,30 +14,27 @@ Absolute rates on a shared machine are noisy; the ratios are the figures to read
 from __future__ import annotations
 
 import io
-import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from companion.link import Link, LinkConfig
 from dialects import event
 
-from .table import Row
+from . import seed
+from .table import Row, render
 
 KEY = bytes(range(32))
 NOW = 1_750_000_000.0
 SEAL_OVERHEAD = 24
 FRAME_OVERHEAD = 25
 """MAVLink 2 header, checksum and signature block: what each signed frame adds."""
-SEED_PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "seed_baseline.py"
 
 
-def detection(seq: int) -> Any:
+def detection(seq: int, now: float = NOW) -> Any:
+    """A detection as the agent sends it, number `seq`, stamped `now` (Unix s) + seq ms."""
     return event.MAVLink_event_detection_message(
-        seq, 1_750_000_000_000 + seq, -353632621, 1491652374, 584, 12, [120, 88, 64, 40], 0, 3, 91
+        seq, int(now * 1000) + seq, -353632621, 1491652374, 584, 12, [120, 88, 64, 40], 0, 3, 91
     )
 
 
@@ -91,16 +88,6 @@ def pymavlink_peer(n: int) -> dict[str, float]:
     return {"send": rate(n, send), "receive": rate(n, receive)}
 
 
-def seed_peer() -> dict[str, Any] | None:
-    if not SEED_PEER.exists():
-        return None
-    done = subprocess.run(
-        [sys.executable, str(SEED_PEER), "20"], capture_output=True, text=True, check=True
-    )
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
-
-
 def rows(*, quick: bool = False) -> list[Row]:
     """Frame rates beside pymavlink's (the peer here), bytes on the air beside the seed's."""
     n = 500 if quick else 5000
@@ -118,12 +105,11 @@ def rows(*, quick: bool = False) -> list[Row]:
             note="peer: pymavlink",
         ),
     ]
-    seed = seed_peer()
+    seed_figures = seed.figures(20)
     seed_bytes = None
-    if seed is not None:
-        seed_bytes = (
-            seed["detection_on_air_bytes"] + seed["mavlink2_frames_needed"] * FRAME_OVERHEAD
-        )
+    if seed_figures is not None:
+        frames_needed = seed_figures["mavlink2_frames_needed"]
+        seed_bytes = seed_figures["detection_on_air_bytes"] + frames_needed * FRAME_OVERHEAD
     found.append(
         Row(
             "link",
@@ -138,27 +124,5 @@ def rows(*, quick: bool = False) -> list[Row]:
     return found
 
 
-def main() -> None:
-    n = 5000
-    mine, peer = ours(n), pymavlink_peer(n)
-    frame = Link(LinkConfig(system_id=3, key=KEY)).send(detection(1), NOW)
-    print(f"link benchmark ({n} detection frames, best of 3)")
-    print(f"{'':28}{'this project':>14}{'pymavlink':>12}{'ratio':>8}")
-    for what, label in (("send", "frame + sign  frames/s"), ("receive", "verify + parse frames/s")):
-        print(f"{label:28}{mine[what]:>14,.0f}{peer[what]:>12,.0f}{mine[what] / peer[what]:>8.2f}")
-    print(f"detection frame on the air, signed:        {len(frame)} B")
-    print(f"detection frame on the air, signed+sealed: {len(frame) + SEAL_OVERHEAD} B")
-    seed = seed_peer()
-    if seed is None:
-        print("seed design peer: ../shared/peers/seed_baseline.py not found, skipped")
-    else:
-        frames = seed["mavlink2_frames_needed"]
-        seed_bytes = seed["detection_on_air_bytes"] + frames * FRAME_OVERHEAD
-        print(
-            f"seed design detection on the air:          {seed_bytes} B in {frames} frames "
-            f"({seed_bytes / (len(frame) + SEAL_OVERHEAD):.1f}x ours, sealed)"
-        )
-
-
 if __name__ == "__main__":
-    main()
+    print(render(rows()))

@@ -17,14 +17,14 @@ the seed pays two per insert (rollback journal), the same code gains far more.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import pickle
 import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import trio
@@ -32,81 +32,86 @@ import trio
 from companion.outbox import OutboxItem, open_outbox
 from companion.reliability.priority import Priority
 
-from .table import Row
+from . import seed
+from .table import Row, render
 
-SEED_PEER = Path(__file__).resolve().parents[2] / "shared" / "peers" / "seed_baseline.py"
 PAYLOAD = bytes(60)
 PER_RUN = 4000
+SEED_TABLE = (
+    "CREATE TABLE IF NOT EXISTS message_buffer (msg_id TEXT PRIMARY KEY, message_data BLOB,"
+    " buffered_at REAL, priority INTEGER, sync_attempts INTEGER DEFAULT 0,"
+    " synced BOOLEAN DEFAULT 0)"
+)
+"""The seed's OfflineBuffer table, as in seed_baseline.py."""
 
 
 def seed_buffer_rate() -> Callable[[int], float]:
-    """The seed's `buffer_rate(n)`: the peer file's own when present."""
-    if SEED_PEER.exists():
-        spec = importlib.util.spec_from_file_location("seed_baseline", SEED_PEER)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        rate: Callable[[int], float] = module.buffer_rate
-        return rate
-    return reproduced_buffer_rate
+    """The seed's `buffer_rate(n)`: the peer file's own when present, else reproduced."""
+    module = seed.load()
+    if module is None:
+        return reproduced_buffer_rate
+    rate: Callable[[int], float] = module.buffer_rate
+    return rate
+
+
+@contextmanager
+def seed_buffer() -> Iterator[str]:
+    """The path of a fresh database holding the seed's buffer table, removed on leaving."""
+    with tempfile.TemporaryDirectory(prefix="bench-seed-buffer-") as directory:
+        path = os.path.join(directory, "offline_buffer.db")
+        with closing(sqlite3.connect(path)) as conn:
+            conn.execute(SEED_TABLE)
+            conn.commit()
+        yield path
+
+
+def seed_insert(path: str, msg_id: str) -> None:
+    """One message into the seed's buffer as its OfflineBuffer adds it: connect, pickle,
+    insert, commit, close."""
+    message = {"msg_id": msg_id, "msg_type": "detection", "payload": {"confidence": 0.9}}
+    with closing(sqlite3.connect(path, timeout=30)) as conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO message_buffer VALUES (?,?,?,?,?,?)",
+            (msg_id, pickle.dumps(message), time.time(), 1, 0, 0),
+        )
+        conn.commit()
 
 
 def reproduced_buffer_rate(n: int) -> float:
-    """The seed's OfflineBuffer insert, as in seed_baseline.py: connect, pickle, commit."""
-    path = os.path.join(tempfile.mkdtemp(), "offline_buffer.db")
-    with sqlite3.connect(path) as conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS message_buffer (msg_id TEXT PRIMARY KEY, message_data"
-            " BLOB, buffered_at REAL, priority INTEGER, sync_attempts INTEGER DEFAULT 0,"
-            " synced BOOLEAN DEFAULT 0)"
-        )
-    start = time.perf_counter()
-    for i in range(n):
-        message = {"msg_id": f"m{i}", "msg_type": "detection", "payload": {"confidence": 0.9}}
-        conn = sqlite3.connect(path)
-        conn.execute(
-            "INSERT OR REPLACE INTO message_buffer VALUES (?,?,?,?,?,?)",
-            (message["msg_id"], pickle.dumps(message), time.time(), 1, 0, 0),
-        )
-        conn.commit()
-        conn.close()
-    return n / (time.perf_counter() - start)
+    """The seed's `buffer_rate(n)` as seed_baseline.py has it: n inserts, one after another."""
+    with seed_buffer() as path:
+        start = time.perf_counter()
+        for i in range(n):
+            seed_insert(path, f"m{i}")
+        return n / (time.perf_counter() - start)
 
 
 def seed_concurrent_rate(threads: int, n: int) -> float:
-    """The seed's insert (connect, pickle, commit, close) from `threads` threads at once:
-    the seed's buffer measured the same way as ours with concurrent producers."""
-    path = os.path.join(tempfile.mkdtemp(), "offline_buffer.db")
-    with sqlite3.connect(path) as conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS message_buffer (msg_id TEXT PRIMARY KEY, message_data"
-            " BLOB, buffered_at REAL, priority INTEGER, sync_attempts INTEGER DEFAULT 0,"
-            " synced BOOLEAN DEFAULT 0)"
-        )
+    """The seed's insert from `threads` threads at once: the seed's buffer measured the same
+    way as ours with concurrent producers."""
+    per_thread = n // threads
 
-    def produce(task: int) -> None:
-        for i in range(n // threads):
-            message = {"msg_id": f"{task}:{i}", "msg_type": "detection", "payload": {"c": 0.9}}
-            conn = sqlite3.connect(path, timeout=30)
-            conn.execute(
-                "INSERT OR REPLACE INTO message_buffer VALUES (?,?,?,?,?,?)",
-                (message["msg_id"], pickle.dumps(message), time.time(), 1, 0, 0),
-            )
-            conn.commit()
-            conn.close()
+    def produce(path: str, thread: int) -> None:
+        for i in range(per_thread):
+            seed_insert(path, f"{thread}:{i}")
 
-    workers = [threading.Thread(target=produce, args=(task,)) for task in range(threads)]
-    start = time.perf_counter()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return (n // threads) * threads / (time.perf_counter() - start)
+    with seed_buffer() as path:
+        workers = [threading.Thread(target=produce, args=(path, t)) for t in range(threads)]
+        start = time.perf_counter()
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        elapsed = time.perf_counter() - start
+        with closing(sqlite3.connect(path)) as conn:
+            stored = int(conn.execute("SELECT COUNT(*) FROM message_buffer").fetchone()[0])
+    if stored != per_thread * threads:
+        raise RuntimeError(f"the seed's buffer holds {stored} of {per_thread * threads} inserts")
+    return stored / elapsed
 
 
 async def enqueue_rate(path: Path, producers: int, n: int) -> tuple[float, float]:
-    """Committed enqueues per second with `producers` tasks; items per commit."""
+    """Committed enqueues per second with `producers` tasks; items per commit (fsync)."""
     async with open_outbox(path, max_messages=10 * n) as outbox:
         per_task = n // producers
         commits = outbox.commits
@@ -128,9 +133,8 @@ async def enqueue_rate(path: Path, producers: int, n: int) -> tuple[float, float
         async with trio.open_nursery() as nursery:
             for task in range(producers):
                 nursery.start_soon(produce, task)
-        elapsed = time.perf_counter() - start
         done = per_task * producers
-        return done / elapsed, done / max(1, outbox.commits - commits)
+        return done / (time.perf_counter() - start), done / max(1, outbox.commits - commits)
 
 
 async def drain_rate(path: Path) -> float:
@@ -146,13 +150,15 @@ async def drain_rate(path: Path) -> float:
         return depth / (time.perf_counter() - start)
 
 
-async def measure(directory: Path, per_run: int = PER_RUN) -> dict[str, float]:
+async def measure(directory: Path, per_run: int) -> dict[str, float]:
+    """Enqueue rates (and items per commit) with 1, 8 and 64 producers into one outbox
+    file, then its drain."""
     figures: dict[str, float] = {}
     path = directory / "outbox.db"
     for producers in (1, 8, 64):
         rate, per_commit = await enqueue_rate(path, producers, per_run)
         figures[f"enqueue x{producers}"] = rate
-        figures[f"items/commit x{producers}"] = per_commit
+        figures[f"per commit x{producers}"] = per_commit
     figures["drain"] = await drain_rate(path)
     return figures
 
@@ -162,7 +168,7 @@ def rows(*, quick: bool = False) -> list[Row]:
     buffer insert (sequential for x1, from 8 threads for x8 and x64)."""
     with tempfile.TemporaryDirectory() as directory:
         figures = trio.run(measure, Path(directory), 800 if quick else PER_RUN)
-    seed = seed_buffer_rate()(200 if quick else 1000)
+    seed1 = seed_buffer_rate()(200 if quick else 1000)
     seed8 = seed_concurrent_rate(8, 200 if quick else 1000)
     return [
         Row(
@@ -170,8 +176,8 @@ def rows(*, quick: bool = False) -> list[Row]:
             "committed enqueues, 1 producer",
             figures["enqueue x1"],
             "msg/s",
-            seed,
-            note="peer: seed design's buffer insert",
+            seed1,
+            note=f"peer: seed design's buffer insert; {figures['per commit x1']:.1f} per fsync",
         ),
         Row(
             "outbox",
@@ -179,7 +185,7 @@ def rows(*, quick: bool = False) -> list[Row]:
             figures["enqueue x8"],
             "msg/s",
             seed8,
-            note="peer: seed design's insert, 8 threads",
+            note=f"peer: seed's insert, 8 threads; {figures['per commit x8']:.1f} per fsync",
         ),
         Row(
             "outbox",
@@ -187,29 +193,11 @@ def rows(*, quick: bool = False) -> list[Row]:
             figures["enqueue x64"],
             "msg/s",
             seed8,
-            note="peer: seed design's insert, 8 threads",
+            note=f"peer: seed's insert, 8 threads; {figures['per commit x64']:.1f} per fsync",
         ),
         Row("outbox", "drain (take, mark, confirm)", figures["drain"], "msg/s"),
     ]
 
 
-def main() -> None:
-    with tempfile.TemporaryDirectory() as directory:
-        figures = trio.run(measure, Path(directory))
-    seed = seed_buffer_rate()(1000)
-    seed8 = seed_concurrent_rate(8, 1000)
-    source = "seed_baseline.py" if SEED_PEER.exists() else "reproduced"
-    print(f"{'measure':<22}{'per second':>12}")
-    for name, value in figures.items():
-        unit = "" if name.startswith("items") else "/s"
-        print(f"{name:<22}{value:>12,.1f}{unit}")
-    print(f"{'seed buffer insert':<22}{seed:>12,.1f}/s  ({source})")
-    print(f"{'seed, 8 threads':<22}{seed8:>12,.1f}/s  (its insert, 8 producers at once)")
-    for producers in (1, 8, 64):
-        ratio = figures[f"enqueue x{producers}"] / seed
-        print(f"ratio to seed, x{producers:<8}{ratio:>12.1f}x")
-    print(f"{'x8 / seed 8 threads':<22}{figures['enqueue x8'] / seed8:>12.1f}x")
-
-
 if __name__ == "__main__":
-    main()
+    print(render(rows()))

@@ -1,8 +1,9 @@
 """One row of the project's benchmark table, and the table printed from many rows.
 
 Every benchmark module in `bench/` offers `rows(*, quick: bool = False) -> list[Row]`
-(measured in that call; `quick` shrinks the work for the test suite) beside its own
-`main()`. `python -m bench` runs them all and prints one table.
+(measured in that call; `quick` shrinks the work for the test suite). `python -m bench`
+runs them all and prints one table; `python -m bench.<module>` prints that module's rows
+(full size) through the same `render`.
 
 Rules:
 - `seed` is the peer's figure measured in the same run on the same machine: the seed

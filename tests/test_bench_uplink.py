@@ -9,8 +9,9 @@ import math
 
 import pytest
 
+from bench.station import fleet_traffic
 from bench.table import Row
-from bench.uplink import QUICK_OUTAGE, fleet_traffic, rows
+from bench.uplink import QUICK_OUTAGE, rows
 from sitl.mosquitto import find_mosquitto
 
 
@@ -28,7 +29,7 @@ def check(measured: dict[str, Row], transport: str, backlog: int) -> None:
 
 
 def test_quick_run_measures_every_figure_and_drains_the_whole_backlog() -> None:
-    backlog = len(fleet_traffic(QUICK_OUTAGE, 1_750_000_000))
+    backlog = len(fleet_traffic(QUICK_OUTAGE, 1_750_000_000).arrivals)
     assert backlog == 384  # 4 UAVs, 1 min: 30 telemetry, 6 status, 60 detections each
     measured = {row.metric: row for row in rows(quick=True)}
     assert all(row.bench == "uplink" for row in measured.values())
