@@ -6,31 +6,29 @@ Rules:
   made them, and `trio.to_thread` may pick a different cached thread per call, so a
   dedicated thread is the simple correct owner. Results come back through
   `TrioToken.run_sync_soon`, which never blocks the worker.
-- Group commit, in the worker: `enqueue` puts its item straight on the worker's queue.
-  The worker takes every write queued behind the first (up to `batch_size`) into one
-  transaction and one fsync, and answers the whole batch with one `run_sync_soon`. Writes
-  that arrive while a batch is being written form the next one. When fewer have come than
-  the previous batch held (its producers are likely to come back), it waits up to
-  `batch_wait` seconds for them; a lone producer never waits for company.
-- Order: a write is never moved past a call queued before or after it (a call closes the
-  batch in front of it).
+- Group commit: `enqueue` hands its item to one flusher task, which ships a batch to the
+  worker as one transaction and one fsync. A batch closes when it holds `batch_size`
+  items, `batch_wait` seconds after its first item, or as soon as a scheduler pass brings
+  no newcomer (a lone producer never waits for company). Items arriving while a batch is
+  being written form the next one.
 - `enqueue` returns only once its own row is committed. The producer parks without an
   Event (`wait_task_rescheduled`, as trio's own primitives do) and cannot be cancelled
-  while parked: it never walks away not knowing (keys are idempotent anyway).
+  while parked: it never walks away not knowing (keys are idempotent anyway). The flusher
+  wakes it with its own outcome.
 - A batch refused as a whole (full outbox or disk) is retried item by item, so each
   producer gets its own answer and one refusal does not sink its neighbours.
-- Leaving the context refuses new calls with OutboxClosed, writes everything queued before
-  it, then stops and joins the worker.
+- Leaving the context flushes what was accepted, then stops and joins the worker;
+  anything still queued is answered with OutboxClosed.
 """
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -40,31 +38,11 @@ import trio
 from .store import OutboxError, OutboxFull, OutboxItem, OutboxStats, Store, StoredMessage
 
 T = TypeVar("T")
+Job = Callable[[Store], object]
 
 
 class OutboxClosed(OutboxError):
     """The outbox was closed before this item could be written."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Write:
-    """An enqueue waiting for its commit: the item, its producer and the time it came."""
-
-    item: OutboxItem
-    task: trio.lowlevel.Task
-    now: float
-
-
-@dataclass(frozen=True, slots=True)
-class _Call:
-    """Any other operation: run `job` on the store, hand its outcome to `finish`."""
-
-    job: Callable[[Store], object]
-    finish: Callable[[outcome.Outcome[object]], None]
-
-
-_Entry = _Write | _Call | None
-"""What the worker's queue carries; None stops the worker."""
 
 
 def _uncancellable(_: object) -> trio.lowlevel.Abort:
@@ -72,29 +50,25 @@ def _uncancellable(_: object) -> trio.lowlevel.Abort:
     return trio.lowlevel.Abort.FAILED
 
 
-def _answer(answers: Sequence[tuple[trio.lowlevel.Task, outcome.Outcome[int]]]) -> None:
-    """Wake the producers parked in `Outbox.enqueue`, each with its own result."""
-    for task, result in answers:
-        trio.lowlevel.reschedule(task, result)
-
-
-def _enqueue_one(store: Store, item: OutboxItem, now: float) -> int:
-    return store.enqueue_many([item], now)[0]
+def _answer(task: trio.lowlevel.Task, result: outcome.Outcome[int]) -> None:
+    """Wake a producer parked in `Outbox.enqueue` with its own result."""
+    trio.lowlevel.reschedule(task, result)
 
 
 class Outbox:
     """Async face of a Store: build it with `open_outbox`."""
 
     def __init__(self, *, batch_size: int, batch_wait: float, clock: Callable[[], float]):
-        self._entries: queue.SimpleQueue[_Entry] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[tuple[Job, Callable[[outcome.Outcome[object]], None]] | None]
+        self._jobs = queue.SimpleQueue()
         self._store: Store | None = None
         self._stopped = False
         self._token = trio.lowlevel.current_trio_token()
         self._batch_size = batch_size
         self._batch_wait = batch_wait
-        self._expected = 1
-        """Writes the last batch held: how many to wait for before closing the next."""
         self._clock = clock
+        send, receive = trio.open_memory_channel[tuple[OutboxItem, trio.lowlevel.Task]](math.inf)
+        self._send, self._receive = send, receive
 
     @property
     def commits(self) -> int:
@@ -122,56 +96,13 @@ class Outbox:
         return worker
 
     def _serve(self, store: Store) -> None:
-        """The worker thread's loop: calls in order, writes in batches, until None."""
+        """The worker thread's loop: run jobs in order until the None sentinel."""
         try:
-            carried: list[_Entry] = []
-            while (entry := carried.pop() if carried else self._entries.get()) is not None:
-                if isinstance(entry, _Call):
-                    entry.finish(outcome.capture(entry.job, store))
-                    continue
-                batch, carried = self._gather(entry)
-                self._token.run_sync_soon(_answer, self._write(store, batch))
+            while (entry := self._jobs.get()) is not None:
+                job, finish = entry
+                finish(outcome.capture(job, store))
         finally:
             store.close()
-
-    def _gather(self, first: _Write) -> tuple[list[_Write], list[_Entry]]:
-        """`first` and the writes queued behind it; the entry that ended the batch, if any.
-
-        Waits up to `batch_wait` while fewer than the last batch's count have come.
-        """
-        batch = [first]
-        deadline = time.monotonic() + self._batch_wait
-        while len(batch) < self._batch_size:
-            try:
-                entry = self._entries.get_nowait()
-            except queue.Empty:
-                remaining = deadline - time.monotonic()
-                if len(batch) >= self._expected or remaining <= 0:
-                    break
-                try:
-                    entry = self._entries.get(timeout=remaining)
-                except queue.Empty:
-                    break
-            if not isinstance(entry, _Write):
-                return batch, [entry]
-            batch.append(entry)
-        return batch, []
-
-    def _write(
-        self, store: Store, batch: Sequence[_Write]
-    ) -> list[tuple[trio.lowlevel.Task, outcome.Outcome[int]]]:
-        """Commit `batch` as one transaction; each producer's outcome."""
-        self._expected = len(batch)
-        items = [write.item for write in batch]
-        now = max(write.now for write in batch)
-        results: list[outcome.Outcome[int]]
-        try:
-            results = [outcome.Value(row) for row in store.enqueue_many(items, now)]
-        except OutboxFull:  # one answer per producer: a refusal does not sink its neighbours
-            results = [outcome.capture(_enqueue_one, store, item, now) for item in items]
-        except Exception as exc:  # the whole batch failed the same way: tell everyone
-            results = [outcome.Error(exc) for _ in batch]
-        return [(write.task, result) for write, result in zip(batch, results, strict=True)]
 
     async def _call(self, job: Callable[[Store], T]) -> T:
         """Run `job` on the worker thread and return its result (shielded wait)."""
@@ -184,7 +115,7 @@ class Outbox:
 
         if self._stopped:
             raise OutboxClosed("outbox closed")
-        self._entries.put(_Call(job, finish))
+        self._jobs.put((job, finish))
         with trio.CancelScope(shield=True):
             await done.wait()
         return box[0].unwrap()  # type: ignore[return-value]
@@ -194,11 +125,66 @@ class Outbox:
 
         Raises OutboxFull (or OutboxDiskFull) when refused, OutboxClosed after close.
         """
-        if self._stopped:
-            raise OutboxClosed("outbox closed")
-        self._entries.put(_Write(item, trio.lowlevel.current_task(), self._clock()))
+        try:
+            self._send.send_nowait((item, trio.lowlevel.current_task()))
+        except trio.ClosedResourceError:
+            raise OutboxClosed("outbox closed") from None
         row_id: int = await trio.lowlevel.wait_task_rescheduled(_uncancellable)
         return row_id
+
+    async def _flush_loop(self) -> None:
+        """Collect batches from producers and commit each as one transaction."""
+        try:
+            async for first in self._receive:
+                batch = [first]
+                deadline = trio.current_time() + self._batch_wait
+                while len(batch) < self._batch_size and trio.current_time() < deadline:
+                    await trio.sleep(0)
+                    if not self._take(batch):
+                        break
+                with trio.CancelScope(shield=True):
+                    await self._commit(batch)
+        finally:
+            while True:
+                try:
+                    _answer(self._receive.receive_nowait()[1], self._closed())
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+
+    @staticmethod
+    def _closed() -> outcome.Outcome[int]:
+        return outcome.Error(OutboxClosed("outbox closed before this item was written"))
+
+    def _take(self, batch: list[tuple[OutboxItem, trio.lowlevel.Task]]) -> int:
+        """Move queued items into `batch` up to the batch size; how many came."""
+        taken = 0
+        while len(batch) < self._batch_size:
+            try:
+                batch.append(self._receive.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            taken += 1
+        return taken
+
+    async def _commit(self, batch: Sequence[tuple[OutboxItem, trio.lowlevel.Task]]) -> None:
+        items = [item for item, _ in batch]
+        now = self._clock()
+        try:
+            ids = await self._call(lambda store: store.enqueue_many(items, now))
+        except OutboxFull:
+            for item, task in batch:  # one answer per producer
+                _answer(task, await outcome.acapture(self._call, self._single(item, now)))
+            return
+        except Exception as exc:  # the whole batch failed the same way: tell everyone
+            for _, task in batch:
+                _answer(task, outcome.Error(exc))
+            return
+        for (_, task), row_id in zip(batch, ids, strict=True):
+            _answer(task, outcome.Value(row_id))
+
+    @staticmethod
+    def _single(item: OutboxItem, now: float) -> Callable[[Store], int]:
+        return lambda store: store.enqueue_many([item], now)[0]
 
     async def next_for(self, destination: int, limit: int = 16) -> list[StoredMessage]:
         """Pending, unexpired messages for `destination`, by priority then age."""
@@ -259,8 +245,13 @@ async def open_outbox(
     )
     try:
         await outbox._call(lambda store: store.release_all())
-        yield outbox
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(outbox._flush_loop)
+            try:
+                yield outbox
+            finally:
+                outbox._send.close()
     finally:
         outbox._stopped = True
-        outbox._entries.put(None)
+        outbox._jobs.put(None)
         await trio.to_thread.run_sync(worker.join)
