@@ -8,6 +8,10 @@ Rules:
 - Every Record is valid once built: the constructor checks each field and raises
   RecordError naming the field. Reading untrusted JSON raises RecordError and nothing
   else.
+- On the wire a record is its compact UTF-8 JSON (`encode_record`): an uplink outbox
+  row, an MQTT message, an element of the HTTP batch body `{"messages": [...]}`. Both
+  ends of the batch are here: `encode_batch` frames encoded records, `decode_batch`
+  reads a body all or nothing, naming every invalid record (InvalidRecords).
 - msg_id is stable: derived from the message's content, never random, so a duplicate
   that came twice over the radio maps to the same id and the cloud stores it once.
     * EVENT_DETECTION: f"{src}-detection-{time}-{track_id}" (time in ms): a UAV that
@@ -107,33 +111,47 @@ def _check_text(name: str, value: object, pattern: re.Pattern[str]) -> None:
         raise RecordError(f"{name} must match {pattern.pattern}, got {value!r}")
 
 
-def encode_batch(records: Iterable[Record]) -> bytes:
-    """`{"messages": [...]}` as compact UTF-8 JSON; RecordError if a payload is not JSON."""
+def encode_record(record: Record) -> bytes:
+    """The record's compact JSON: an outbox row's payload, an MQTT message, a batch
+    element; RecordError if it is not plain JSON (NaN, infinity, a value JSON cannot hold)."""
     try:
-        text = json.dumps(
-            {"messages": [record.to_json() for record in records]},
-            separators=(",", ":"),
-            allow_nan=False,
-        )
+        return json.dumps(record.to_json(), separators=(",", ":"), allow_nan=False).encode()
     except (TypeError, ValueError) as exc:
-        raise RecordError(f"payload is not plain JSON: {exc}") from exc
-    return text.encode()
+        raise RecordError(f"record {record.msg_id} is not plain JSON: {exc}") from exc
 
 
-def decode_batch(data: bytes) -> list[Record]:
-    """Read a `{"messages": [...]}` body; RecordError names the first bad record."""
-    messages = batch_items(data)
-    records = []
-    for index, obj in enumerate(messages):
-        try:
-            records.append(Record.from_json(obj))
-        except RecordError as exc:
-            raise RecordError(f"messages[{index}]: {exc}") from None
-    return records
+def decode_record(data: bytes) -> Record:
+    """The record `encode_record` made `data` from; RecordError if the bytes are not one."""
+    try:
+        return Record.from_json(json.loads(data))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RecordError(f"stored record is not JSON: {exc}") from None
 
 
-def batch_items(data: bytes) -> list[Any]:
-    """The raw `messages` list of a batch body; RecordError if the body is not a batch."""
+class BatchTooLarge(RecordError):
+    """A batch body with more records than the reader takes."""
+
+
+class InvalidRecords(RecordError):
+    """A batch body with invalid records; `rejected` names each (the API's `Refused`)."""
+
+    def __init__(self, rejected: list[dict[str, Any]]) -> None:
+        first, more = rejected[0], len(rejected) - 1
+        also = f" (and {more} more)" if more else ""
+        super().__init__(f"messages[{first['index']}]: {first['error']}{also}")
+        self.rejected = rejected
+        """{"index", "msg_id" (None unless a string), "error"} per invalid record."""
+
+
+def encode_batch(encoded: Iterable[bytes]) -> bytes:
+    """`{"messages": [...]}` around records encoded by `encode_record`, as they are:
+    an uplink sends its outbox rows without parsing them again."""
+    return b'{"messages":[' + b",".join(encoded) + b"]}"
+
+
+def decode_batch(data: bytes, *, max_records: int | None = None) -> list[Record]:
+    """Read a `{"messages": [...]}` body: RecordError if it is not a batch, BatchTooLarge
+    past `max_records` (before any record is read), InvalidRecords naming every bad one."""
     try:
         body = json.loads(data)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -141,7 +159,19 @@ def batch_items(data: bytes) -> list[Any]:
     messages = body.get("messages") if isinstance(body, dict) else None
     if not isinstance(messages, list):
         raise RecordError('body must be a JSON object {"messages": [...]}')
-    return messages
+    if max_records is not None and len(messages) > max_records:
+        raise BatchTooLarge(f"{len(messages)} records exceed {max_records}")
+    records, rejected = [], []
+    for index, obj in enumerate(messages):
+        try:
+            records.append(Record.from_json(obj))
+        except RecordError as exc:
+            msg_id = obj.get("msg_id") if isinstance(obj, dict) else None
+            msg_id = msg_id if isinstance(msg_id, str) else None
+            rejected.append({"index": index, "msg_id": msg_id, "error": str(exc)})
+    if rejected:
+        raise InvalidRecords(rejected)
+    return records
 
 
 # -- from dialect messages --------------------------------------------------------------

@@ -89,8 +89,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.tls_cert:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(args.tls_cert, args.tls_key)
-    store = CommandCenterStore(args.db)
-    try:
+    with CommandCenterStore(args.db) as store:
         server = CommandCenterServer(
             (args.host, args.port),
             store,
@@ -106,8 +105,6 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"reference command center listening on {server.url}", flush=True)
             while not stop.wait(0.5):
                 pass
-    finally:
-        store.close()
     return 0
 
 
@@ -120,20 +117,17 @@ def _queue(args: argparse.Namespace) -> int:
     command = parse_command(
         {"command_id": command_id, "uav": args.uav, "type": args.type, "params": params}
     )
-    store = CommandCenterStore(args.db)
-    try:
-        cursor = store.queue(command.to_json(), time.time(), "cli")
-    except CommandConflict as exc:
-        raise CommandError(str(exc)) from None
-    finally:
-        store.close()
+    with CommandCenterStore(args.db) as store:
+        try:
+            cursor = store.queue(command.to_json(), time.time(), "cli")
+        except CommandConflict as exc:
+            raise CommandError(str(exc)) from None
     _print({"command_id": command.command_id, "cursor": cursor})
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
-    store = CommandCenterStore(args.db)
-    try:
+    with CommandCenterStore(args.db) as store:
         if args.commands:
             for command in store.commands(args.limit):
                 _print({**command.to_json(), "reason": command.reason})
@@ -141,8 +135,6 @@ def _list(args: argparse.Namespace) -> int:
             after = max(0, store.newest_row() - args.limit)
             for row, record, received in store.records(after=after, limit=args.limit):
                 _print({"row": row, "received_at": received, **record.to_json()})
-    finally:
-        store.close()
     return 0
 
 

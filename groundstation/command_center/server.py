@@ -44,7 +44,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ..commands import CommandError, parse_command
-from ..records import Record, RecordError, batch_items
+from ..records import BatchTooLarge, InvalidRecords, RecordError, decode_batch
 from . import auth
 from .auth import Identity, Tokens
 from .faults import Fault, FaultError, Faults
@@ -289,26 +289,14 @@ def _query_number(query: dict[str, list[str]], name: str, default: float, high: 
 
 def post_messages(handler: _Handler, identity: Identity, _: dict[str, list[str]]) -> Any:
     try:
-        items = batch_items(handler.read_body())
+        records = decode_batch(handler.read_body(), max_records=handler.server.max_batch)
+    except BatchTooLarge as exc:
+        raise HttpError(413, str(exc)) from None
+    except InvalidRecords as exc:
+        why = f"{len(exc.rejected)} invalid record(s); none stored"
+        raise HttpError(422, why, rejected=exc.rejected) from None
     except RecordError as exc:
         raise HttpError(400, str(exc)) from None
-    if len(items) > handler.server.max_batch:
-        raise HttpError(413, f"{len(items)} records exceed {handler.server.max_batch}")
-    records, rejected = [], []
-    for index, obj in enumerate(items):
-        try:
-            records.append(Record.from_json(obj))
-        except RecordError as exc:
-            msg_id = obj.get("msg_id") if isinstance(obj, dict) else None
-            rejected.append(
-                {
-                    "index": index,
-                    "msg_id": msg_id if isinstance(msg_id, str) else None,
-                    "error": str(exc),
-                }
-            )
-    if rejected:
-        raise HttpError(422, f"{len(rejected)} invalid record(s); none stored", rejected=rejected)
     stored = handler.server.store.store(records, time.time(), identity.name)
     return 200, {"accepted": stored.accepted, "duplicates": stored.duplicates}
 

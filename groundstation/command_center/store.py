@@ -79,7 +79,8 @@ class QueuedCommand:
 
 
 class CommandCenterStore:
-    """Records and commands in one SQLite file; every method is one transaction."""
+    """Records and commands in one SQLite file; every method is one transaction. As a
+    context manager it closes on leaving the block."""
 
     def __init__(self, path: str | Path) -> None:
         try:
@@ -106,6 +107,12 @@ class CommandCenterStore:
     def close(self) -> None:
         """Close the connection."""
         self._db.close()
+
+    def __enter__(self) -> CommandCenterStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

@@ -11,12 +11,16 @@ Rules:
   + retention (the radio's per-priority TTLs do not apply: a detection the cloud has not
   confirmed is kept, not dropped after 30 s).
 - Command intake (`CommandIntake`), whatever the transport: a command that does not
-  parse, or was queued more than `max_age` seconds ago, is counted and answered with an
-  "ack" record from the gateway (INVALID / EXPIRED, `gateway_outcome_record`) and never
-  handed on; a valid one goes to the handler once (a command_id seen among the last 4096
-  is skipped: at-least-once transports deliver again); a handler that raises is counted,
-  logged with its traceback and answered FAILED, and intake goes on. An answer the
-  outbox cannot take (full) is counted as `unreported_outcomes`, never raised.
+  parse (or, `refuse`, could not even be read as JSON), or was queued more than
+  `max_age` seconds ago, is counted and answered with an "ack" record from the gateway
+  (INVALID / EXPIRED, `gateway_outcome_record`) and never handed on; malformed ones are
+  logged at the 1st, 10th, 100th... A valid one goes to the handler once (a command_id
+  seen among the last 4096 is skipped: at-least-once transports deliver again); a
+  handler that raises is counted, logged with its traceback and answered FAILED, and
+  intake goes on. An answer the outbox cannot take (full) is counted as
+  `unreported_outcomes`, never raised. Counters: commands (handed on),
+  malformed_commands, expired_commands, duplicate_commands, command_errors,
+  unreported_outcomes.
 - A cursor file (`read_cursor`/`write_cursor`) holds one integer, replaced atomically
   and durably (write, fsync, rename, fsync the directory).
 """
@@ -34,12 +38,11 @@ from typing import Any, Protocol
 
 from companion.outbox import OutboxError, OutboxItem, OutboxStats
 from companion.reliability.priority import Priority
+from companion.transport.base import is_log_worthy
 from dialects import event
 
 from ..commands import COMMAND_ID, Command, CommandError, parse_command
-from ..records import OUTCOME_NAMES, Record, RecordError
-
-log = logging.getLogger("groundstation.uplink")
+from ..records import OUTCOME_NAMES, Record, RecordError, decode_record, encode_record
 
 CLOUD = 0
 """Outbox destination of cloud-bound rows (node ids are 1-255)."""
@@ -63,23 +66,6 @@ class Uplink(Protocol):
 
     def stats(self) -> dict[str, int]:
         """The uplink's counters."""
-
-
-def encode_record(record: Record) -> bytes:
-    """A record's compact JSON, as the outbox stores it and the batch body carries it;
-    RecordError if it is not plain JSON (NaN, infinity, a value JSON cannot hold)."""
-    try:
-        return json.dumps(record.to_json(), separators=(",", ":"), allow_nan=False).encode()
-    except (TypeError, ValueError) as exc:
-        raise RecordError(f"record {record.msg_id} is not plain JSON: {exc}") from exc
-
-
-def decode_record(payload: bytes) -> Record:
-    """The record stored as `payload`; RecordError if the bytes are not one."""
-    try:
-        return Record.from_json(json.loads(payload))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise RecordError(f"stored record is not JSON: {exc}") from None
 
 
 def outbox_item(record: Record, now: float, retention: float = RETENTION) -> OutboxItem:
@@ -198,26 +184,27 @@ class CommandIntake:
         gateway: int,
         max_age: float | None,
         clock: Callable[[], float],
+        origin: str,
+        logger: logging.Logger,
     ) -> None:
         self._on_command, self._publish, self._counters = on_command, publish, counters
         self._gateway, self._max_age, self._clock = gateway, max_age, clock
+        self._origin, self._log = origin, logger
         self._seen: OrderedDict[str, None] = OrderedDict()
 
-    async def take(self, raw: dict[str, Any]) -> None:
-        """One command as the cloud sent it, with its `cursor`/`queued_at` if it has them."""
-        cursor = raw.get("cursor") if type(raw.get("cursor")) is int else None
+    async def take(self, raw: object, cursor: int | None = None) -> None:
+        """One command as the cloud sent it (parsed JSON), with the `cursor` the transport
+        numbers it by, if any; a `queued_at` in it gives its age."""
         try:
             command = parse_command(raw)
         except CommandError as exc:
-            self._counters["malformed_commands"] += 1
-            log.warning("malformed command at cursor %s refused: %s", cursor, exc)
-            await self._answer(raw, event.EVENT_OUTCOME_INVALID, str(exc), cursor)
+            await self.refuse(raw, exc, cursor)
             return
-        queued = raw.get("queued_at")
+        queued = raw.get("queued_at") if isinstance(raw, dict) else None
         age = self._clock() - queued if isinstance(queued, int | float) else 0.0
         if self._max_age is not None and age > self._max_age:
             self._counters["expired_commands"] += 1
-            log.warning("command %s is %.0f s old: not passed on", command.command_id, age)
+            self._log.warning("command %s is %.0f s old: not passed on", command.command_id, age)
             await self._answer(raw, event.EVENT_OUTCOME_EXPIRED, f"queued {age:.0f} s ago", cursor)
             return
         if command.command_id in self._seen:
@@ -229,10 +216,22 @@ class CommandIntake:
             await self._on_command(command)
         except Exception as exc:  # a handler bug must not stop the uplink; it is reported
             self._counters["command_errors"] += 1
-            log.exception("on_command failed for %s", command.command_id)
+            self._log.exception("on_command failed for %s", command.command_id)
             await self._answer(raw, event.EVENT_OUTCOME_FAILED, f"gateway: {exc!r}", cursor)
 
-    async def _answer(self, raw: Any, outcome: int, reason: str, cursor: int | None) -> None:
+    async def refuse(self, raw: object, error: CommandError, cursor: int | None = None) -> None:
+        """A malformed command, `raw` as received (the text of one that is not even JSON):
+        counted, logged at the 1st, 10th, 100th..., answered INVALID."""
+        self._counters["malformed_commands"] += 1
+        count = self._counters["malformed_commands"]
+        if is_log_worthy(count):
+            at = "" if cursor is None else f" at cursor {cursor}"
+            self._log.warning(
+                "malformed command on %s%s refused (%d so far): %s", self._origin, at, count, error
+            )
+        await self._answer(raw, event.EVENT_OUTCOME_INVALID, str(error), cursor)
+
+    async def _answer(self, raw: object, outcome: int, reason: str, cursor: int | None) -> None:
         record = gateway_outcome_record(
             raw, outcome, reason, gateway=self._gateway, cursor=cursor, now=self._clock()
         )
@@ -243,7 +242,7 @@ class CommandIntake:
         else:
             return
         self._counters["unreported_outcomes"] += 1
-        log.error("outcome %s not recorded: %s", record.msg_id, lost)
+        self._log.error("outcome %s not recorded: %s", record.msg_id, lost)
 
     def _remember(self, command_id: str) -> None:
         self._seen[command_id] = None

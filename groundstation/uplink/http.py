@@ -24,12 +24,13 @@ Rules:
   size; a single record too large is set aside. "Set aside" means the outbox's
   quarantine (kept for an operator, see `event-outbox`), counted as `rejected` or
   `too_large`.
-- Commands: `GET /api/commands?after=<cursor>&wait=<s>` in a loop. Each one is parsed
-  with `parse_command`; a malformed one, or one queued longer than `max_command_age` ago,
-  is counted and answered with an "ack" record (INVALID / EXPIRED) and never handed on;
-  a valid one goes to `on_command` once (a recently seen command_id is skipped). The
-  cursor is written to `cursor_path` (atomically, fsync) after each command, so a
-  restart does not replay: at most the command in hand when the process died comes again.
+- Commands: `GET /api/commands?after=<cursor>&wait=<s>` in a loop. Each one goes
+  through `CommandIntake` (base.py): a malformed one, or one queued longer than
+  `max_command_age` ago, is counted and answered with an "ack" record (INVALID /
+  EXPIRED) and never handed on; a valid one goes to `on_command` once (a recently seen
+  command_id is skipped). The cursor is written to `cursor_path` (atomically, fsync)
+  after each command, so a restart does not replay: at most the command in hand when the
+  process died comes again.
   Without a cursor file the uplink starts at the newest command (`first_cursor` None):
   commands queued before this gateway ever ran are history, not orders.
 - Counters (`stats()`; `backlog()` has the outbox's own: depth, quarantined, evictions,
@@ -61,7 +62,7 @@ from companion.outbox import Outbox, OutboxStats, StoredMessage, open_outbox
 from companion.reliability.priority import Priority
 from companion.transport.backoff import Backoff
 
-from ..records import Record
+from ..records import Record, encode_batch
 from .base import (
     CLOUD,
     RETENTION,
@@ -231,7 +232,7 @@ class HttpUplink:
     async def _post(self, rows: Sequence[StoredMessage]) -> _Result:
         ids = [row.id for row in rows]
         await self._outbox.mark_in_flight(ids)
-        body = b'{"messages":[' + b",".join(row.payload for row in rows) + b"]}"
+        body = encode_batch(row.payload for row in rows)
         self._counters["batches"] += 1
         self._counters["sent"] += len(rows)
         try:
@@ -331,6 +332,8 @@ class HttpUplink:
             gateway=self.config.gateway,
             max_age=self.config.max_command_age,
             clock=self._clock,
+            origin=f"{self.config.base_url}/api/commands",
+            logger=log,
         )
         cursor = self.config.first_cursor if saved is None else saved
         failures = 0
@@ -346,9 +349,10 @@ class HttpUplink:
                 self._counters["cursor_resets"] += 1
                 log.warning("cloud's command cursor went back (%d < %d)", next_cursor, cursor)
             for raw in commands:
-                await intake.take(raw)
-                if type(raw.get("cursor")) is int:
-                    saved = await self._save_cursor(raw["cursor"], saved)
+                at = raw.get("cursor") if type(raw.get("cursor")) is int else None
+                await intake.take(raw, at)
+                if at is not None:
+                    saved = await self._save_cursor(at, saved)
             cursor = next_cursor
             saved = await self._save_cursor(cursor, saved)
 
@@ -440,9 +444,7 @@ def _rejected(response: httpx.Response) -> dict[str, str]:
 
 def _verify(config: HttpUplinkConfig) -> ssl.SSLContext:
     """TLS verification is always on: the given CA bundle, or the system's."""
-    if config.ca_file is not None:
-        return ssl.create_default_context(cafile=str(config.ca_file))
-    return ssl.create_default_context()
+    return ssl.create_default_context(cafile=config.ca_file)
 
 
 @asynccontextmanager

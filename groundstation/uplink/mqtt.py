@@ -16,17 +16,19 @@ Rules:
   unacknowledged rows go back to pending and are published again after the reconnect:
   at least once, so the cloud dedupes by `msg_id`.
 - Commands: subscribed at QoS 1, retain handling 2; acknowledged only once handled, so
-  one in hand when the connection broke comes again, and a command_id seen recently is
-  skipped (`duplicate_commands`). At most `command_window` unacknowledged (our Receive
-  Maximum). As in the HTTP uplink, a malformed command is counted, logged at the 1st,
-  10th, 100th... and answered with an INVALID "ack" record; a handler that raises is
-  logged and answered FAILED.
+  one in hand when the connection broke comes again. At most `command_window`
+  unacknowledged (our Receive Maximum). Each payload is read as JSON (at most
+  `max_command_bytes`) and goes through `CommandIntake` (base.py), as in the HTTP
+  uplink: a command_id seen recently is skipped (`duplicate_commands`), a malformed one
+  is counted and answered with an INVALID "ack" record, a handler that raises is logged
+  and answered FAILED. Commands have no cursor and no age here.
 - Status: retained "online" after each CONNACK; the will, a retained "offline", is sent
   by the broker when the connection dies and on close (DISCONNECT reason 0x04).
 - Counters (`stats()`): published (records committed), sent (PUBLISH packets), acked,
   refused, confirmed (rows removed), released (rows given back), connects, reconnects,
-  disconnects, connect_failures, commands, malformed_commands, duplicate_commands,
-  command_errors, commands_overflow; and the current connected (0/1) and in_flight.
+  disconnects, connect_failures, commands (every command message taken in: handed on,
+  malformed or a duplicate), malformed_commands, duplicate_commands, command_errors,
+  unreported_outcomes, commands_overflow; and the current connected (0/1) and in_flight.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -46,13 +48,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from companion.outbox import Outbox, OutboxFull, OutboxStats, open_outbox
+from companion.outbox import Outbox, OutboxStats, open_outbox
 from companion.transport.base import is_log_worthy
-from dialects import event
 
-from ..commands import CommandError, parse_command
-from ..records import Record, RecordError
-from .base import CLOUD, CommandHandler, decode_record, gateway_outcome_record
+from ..commands import CommandError
+from ..records import Record, RecordError, decode_record
+from .base import CLOUD, CommandHandler, CommandIntake
 from .base import outbox_item as make_item
 from .mqtt_config import MqttConfig
 from .mqtt_link import Connection, LinkSession, MqttLink, properties
@@ -64,10 +65,8 @@ log = logging.getLogger("groundstation.uplink.mqtt")
 COUNTERS = (
     "published", "sent", "acked", "refused", "confirmed", "released", "connects",
     "reconnects", "disconnects", "connect_failures", "commands", "malformed_commands",
-    "duplicate_commands", "command_errors", "commands_overflow",
+    "duplicate_commands", "command_errors", "unreported_outcomes", "commands_overflow",
 )  # fmt: skip
-_REMEMBERED = 4096
-"""Handled command ids kept to skip redeliveries (oldest forgotten first)."""
 
 
 @dataclass(slots=True)
@@ -89,13 +88,21 @@ class MqttUplink:
     def __init__(self, config: MqttConfig, outbox: Outbox, on_command: CommandHandler) -> None:
         self.config = config
         self._outbox = outbox
-        self._on_command = on_command
         self._counters: Counter[str] = Counter()
+        self._intake = CommandIntake(
+            on_command,
+            self.publish,
+            self._counters,
+            gateway=config.gateway,
+            max_age=None,
+            clock=time.time,
+            origin=config.command_topic,
+            logger=log,
+        )
         self._window = _Window()
         self._wake = trio.Event()
         self._acked: list[int] = []
         self._ack_arrived = trio.Event()
-        self._seen: OrderedDict[str, None] = OrderedDict()
         self._props = properties(
             PacketTypes.PUBLISH, PayloadFormatIndicator=1, ContentType="application/json"
         )
@@ -140,10 +147,10 @@ class MqttUplink:
         """Every counter (module docstring), zero if it never moved."""
         conn = self._link.current
         live = conn is not None and conn.live
-        return {name: self._counters[name] for name in COUNTERS} | {
-            "connected": int(live),
-            "in_flight": len(self._window.by_mid),
-        }
+        counts = {name: self._counters[name] for name in COUNTERS}
+        # The intake counts as `commands` those it handed on; here it is every message.
+        counts["commands"] += counts["malformed_commands"] + counts["duplicate_commands"]
+        return counts | {"connected": int(live), "in_flight": len(self._window.by_mid)}
 
     async def backlog(self) -> OutboxStats:
         """The outbox's depth and its lifetime counters (records waiting for the broker)."""
@@ -237,58 +244,15 @@ class MqttUplink:
 
     async def _command_loop(self) -> None:
         async for conn, message in self._commands:
-            self._counters["commands"] += 1
-            await self._take(bytes(message.payload))
+            payload = bytes(message.payload)
+            try:
+                raw = _read_json(payload, self.config.max_command_bytes)
+            except CommandError as exc:
+                await self._intake.refuse(payload.decode(errors="replace"), exc)
+            else:
+                await self._intake.take(raw)
             if conn is self._link.current and conn.live:
                 conn.client.ack(message.mid, message.qos)
-
-    async def _take(self, payload: bytes) -> None:
-        try:
-            raw = _read_json(payload, self.config.max_command_bytes)
-        except CommandError as exc:
-            await self._malformed(payload.decode(errors="replace"), exc)
-            return
-        try:
-            command = parse_command(raw)
-        except CommandError as exc:
-            await self._malformed(raw, exc)
-            return
-        if command.command_id in self._seen:
-            self._counters["duplicate_commands"] += 1
-            return
-        self._seen[command.command_id] = None
-        while len(self._seen) > _REMEMBERED:
-            self._seen.popitem(last=False)
-        try:
-            await self._on_command(command)
-        except Exception as exc:  # a handler bug must not stop the uplink; it is reported
-            self._counters["command_errors"] += 1
-            log.exception("on_command failed for %s", command.command_id)
-            await self._answer(raw, event.EVENT_OUTCOME_FAILED, f"gateway: {exc!r}")
-
-    async def _malformed(self, raw: object, exc: CommandError) -> None:
-        self._counters["malformed_commands"] += 1
-        if is_log_worthy(self._counters["malformed_commands"]):
-            log.warning(
-                "malformed command on %s refused (%d so far): %s",
-                self.config.command_topic,
-                self._counters["malformed_commands"],
-                exc,
-            )
-        await self._answer(raw, event.EVENT_OUTCOME_INVALID, str(exc))
-
-    async def _answer(self, raw: object, outcome: int, reason: str) -> None:
-        """Tell the cloud, by an "ack" record from the gateway, what became of a command."""
-        gateway = self.config.gateway
-        record = gateway_outcome_record(
-            raw, outcome, reason, gateway=gateway, cursor=None, now=time.time()
-        )
-        try:
-            await self.publish(record)
-        except OutboxFull:
-            log.exception(
-                "outbox full: the cloud will not hear that %s was %s", record.msg_id, reason
-            )
 
 
 def _read_json(payload: bytes, limit: int) -> object:

@@ -14,11 +14,14 @@ from hypothesis import strategies as st
 from dialects import event
 from groundstation.records import (
     FIELDS,
+    InvalidRecords,
     Record,
     RecordError,
     command_outcome_record,
     decode_batch,
+    decode_record,
     encode_batch,
+    encode_record,
     msg_type_of,
     record_from_message,
 )
@@ -113,7 +116,9 @@ def test_garbage_batches_raise_record_error_only(data: bytes) -> None:
 
 def test_batch_round_trip_and_errors_name_the_record() -> None:
     records = [record(msg_id=f"3-{i}") for i in range(5)]
-    data = encode_batch(records)
+    data = encode_batch(encode_record(r) for r in records)
+    whole = {"messages": [r.to_json() for r in records]}
+    assert data == json.dumps(whole, separators=(",", ":")).encode()  # framing = one dumps
     assert decode_batch(data) == records
     body = json.loads(data)
     body["messages"][3]["priority"] = 9
@@ -123,9 +128,24 @@ def test_batch_round_trip_and_errors_name_the_record() -> None:
         decode_batch(b'{"records": []}')
 
 
+def test_a_batch_names_every_invalid_record_and_refuses_too_many() -> None:
+    body = {"messages": [record().to_json(), {"msg_id": "x"}, 5, {"msg_id": 7}]}
+    with pytest.raises(InvalidRecords, match=r"messages\[1\]: .*\(and 2 more\)") as caught:
+        decode_batch(json.dumps(body).encode())
+    assert [(r["index"], r["msg_id"]) for r in caught.value.rejected] == [
+        (1, "x"),
+        (2, None),
+        (3, None),
+    ]
+    with pytest.raises(RecordError, match="4 records exceed 3"):
+        decode_batch(json.dumps(body).encode(), max_records=3)
+
+
 def test_a_payload_that_is_not_json_cannot_be_encoded() -> None:
     with pytest.raises(RecordError, match="plain JSON"):
-        encode_batch([record(payload={"x": float("inf")})])
+        encode_record(record(payload={"x": float("inf")}))
+    with pytest.raises(RecordError, match="not JSON"):
+        decode_record(b"{not json")
 
 
 def test_detection_becomes_a_record_in_dialect_units() -> None:
@@ -191,7 +211,7 @@ def test_every_inner_message_becomes_a_valid_record(cls: Any) -> None:
     made = record_from_message(12, message, 2, received=1_750_000_000.0)
     assert made.msg_type == cls.msgname.removeprefix("EVENT_").lower()
     assert set(message.get_fieldnames()) <= set(made.payload)
-    assert Record.from_json(json.loads(encode_batch([made]))["messages"][0]) == made
+    assert decode_record(encode_record(made)) == made
 
 
 @pytest.mark.parametrize("msgid", sorted(REFUSED))

@@ -387,11 +387,15 @@ async def test_413_splits_batches_and_sets_aside_one_too_large(tmp_path: Path) -
         return httpx.Response(413, json={"error": "too large"}) if too_big else None
 
     cloud = MockCloud(decide)
-    async with cloud.uplink(tmp_path) as uplink:
-        await publish_all(uplink, [make(i) for i in range(20)])
+    # MEDIUM records wait for a full batch of 8 (the window never runs out), published in
+    # order: the first batch is 3-0..3-7 however the sender and the outbox's commits race.
+    async with cloud.uplink(tmp_path, batch_size=8, batch_wait=30.0) as uplink:
+        for i in range(20):
+            await uplink.publish(make(i, priority=2))
         await until(drained(uplink))
         stats = uplink.stats()
         assert await quarantined(uplink) == 1
+    assert cloud.batches[0] == [f"3-{i}" for i in range(8)]
     assert cloud.accepted == {f"3-{i}" for i in range(1, 20)}
     assert stats["too_large"] == 1
     assert stats["splits"] >= 3
