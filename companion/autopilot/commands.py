@@ -74,15 +74,12 @@ class CommandRequest(Operation):
         self.frame = frame
         self.label = label
         self.phase = Phase.WAIT_ACK
-        self.resends = 0
         self.ack_result: int | None = None
         """MAV_RESULT of the last COMMAND_ACK; None while none arrived."""
-        self._attempts = 0
 
     def start(self, now: float) -> list[Any]:
-        self._attempts = 0
         self.phase = Phase.WAIT_ACK
-        self._deadline = now + self.timing.response_timeout
+        self.expect_answer(now, self.timing.response_timeout)
         return [self._message()]
 
     def receive(self, message: Any, now: float) -> list[Any]:
@@ -99,18 +96,14 @@ class CommandRequest(Operation):
         return []
 
     def on_timer(self, now: float) -> list[Any]:
-        if self.done or self._deadline is None or now < self._deadline:
+        if not self.timer_due(now):
             return []
         if self.phase is not Phase.WAIT_ACK:
             self.on_phase_timeout(now)
             return []
-        if self._attempts >= self.timing.retries:
-            self.finish(timed_out(f"{self.label}: no COMMAND_ACK"))
-            return []
-        self._attempts += 1
-        self.resends += 1
-        self._deadline = now + self.timing.response_timeout
-        return [self._message()]
+        # The resent COMMAND_LONG carries the resend count as its `confirmation`.
+        no_ack = timed_out(f"{self.label}: no COMMAND_ACK")
+        return self.resend_or_fail(now, self.timing.response_timeout, self._message, no_ack)
 
     # -- hooks for subclasses ------------------------------------------------------------
 
@@ -137,8 +130,7 @@ class CommandRequest(Operation):
         if result == event.MAV_RESULT_ACCEPTED:
             self.on_accepted(now)
         elif result == event.MAV_RESULT_IN_PROGRESS:
-            self._attempts = 0
-            self._deadline = now + self.timing.response_timeout
+            self.expect_answer(now, self.timing.response_timeout)
         else:
             self.on_refused(result, now)
 
@@ -283,11 +275,10 @@ class SetCurrentItem(Operation):
         super().__init__(target, timing)
         self.seq = seq
         self.label = f"jump to item {seq}"
-        self._attempts = 0
         self._seen: int | None = None
 
     def start(self, now: float) -> list[Any]:
-        self._deadline = now + self.timing.response_timeout
+        self.expect_answer(now, self.timing.response_timeout)
         return [self._message()]
 
     def receive(self, message: Any, now: float) -> list[Any]:
@@ -299,17 +290,13 @@ class SetCurrentItem(Operation):
         return []
 
     def on_timer(self, now: float) -> list[Any]:
-        if self.done or self._deadline is None or now < self._deadline:
+        if not self.timer_due(now):
             return []
-        if self._attempts >= self.timing.retries:
-            if self._seen is None:
-                self.finish(timed_out(f"{self.label}: no MISSION_CURRENT"))
-            else:
-                self.finish(rejected(f"{self.label}: current item stayed {self._seen}"))
-            return []
-        self._attempts += 1
-        self._deadline = now + self.timing.response_timeout
-        return [self._message()]
+        if self._seen is None:
+            failure = timed_out(f"{self.label}: no MISSION_CURRENT")
+        else:
+            failure = rejected(f"{self.label}: current item stayed {self._seen}")
+        return self.resend_or_fail(now, self.timing.response_timeout, self._message, failure)
 
     def _message(self) -> Any:
         return event.MAVLink_mission_set_current_message(

@@ -79,8 +79,8 @@ class CommandExecutor:
         """ACKs sent, by EVENT_OUTCOME."""
         self.counters: Counter[str] = Counter()
         """invalid_input, busy, preempted, not_a_command."""
-        self._busy = False
         self._running: trio.CancelScope | None = None
+        """The running command's scope; None while no command runs."""
         self._pending: Counter[tuple[int, int]] = Counter()
         """(kind, aborts seen on arrival) of each command running or waiting."""
         self._aborts = 0
@@ -128,7 +128,7 @@ class CommandExecutor:
             self._aborts_waiting += 1
         aborts_seen = self._aborts
         try:
-            while self._busy or (not abort and self._aborts_waiting):
+            while self._running is not None or (not abort and self._aborts_waiting):
                 await self._changed.wait()
         finally:
             if abort:
@@ -139,7 +139,6 @@ class CommandExecutor:
         return await self._run(call)
 
     async def _run(self, call: Call) -> Result:
-        self._busy = True
         try:
             with trio.CancelScope() as scope:
                 self._running = scope
@@ -148,7 +147,6 @@ class CommandExecutor:
             return failed(PREEMPTED)
         finally:
             self._running = None
-            self._busy = False
             self._changed.set()
             self._changed = trio.Event()
 

@@ -195,11 +195,9 @@ class MissionUpload(Operation):
             raise ValueError("a mission upload needs at least the home item")
         self.items = list(items)
         self.restarts = 0
-        self.resends = 0
         self.duplicate_requests = 0
         self.ignored = 0
         """Requests out of range and stale ACKs."""
-        self._attempts = 0
         self._last_sent: Any = None
         self._sent: set[int] = set()
         self.all_sent = False
@@ -214,7 +212,7 @@ class MissionUpload(Operation):
             len(self.items),
             event.MAV_MISSION_TYPE_MISSION,
         )
-        return self._send(count, now, fresh=True)
+        return self._send(count, now)
 
     def receive(self, message: Any, now: float) -> list[Any]:
         if self.done:
@@ -227,15 +225,15 @@ class MissionUpload(Operation):
         return []
 
     def on_timer(self, now: float) -> list[Any]:
-        if self.done or self._deadline is None or now < self._deadline:
+        if not self.timer_due(now):
             return []
-        if self._attempts >= self.timing.retries:
-            waiting = "MISSION_COUNT answer" if not self._sent else "next request"
-            self.finish(timed_out(f"mission upload: no {waiting}"))
-            return []
-        self._attempts += 1
-        self.resends += 1
-        return self._send(self._last_sent, now, fresh=False)
+        waiting = "MISSION_COUNT answer" if not self._sent else "next request"
+        return self.resend_or_fail(
+            now,
+            self.timing.response_timeout,
+            lambda: self._last_sent,
+            timed_out(f"mission upload: no {waiting}"),
+        )
 
     def on_reboot(self, now: float) -> list[Any]:
         if self.done:
@@ -261,7 +259,7 @@ class MissionUpload(Operation):
         if seq == len(self.items) - 1:
             self.all_sent = True
         self._sent.add(seq)
-        return self._send(self.items[seq].to_message(self.target, seq), now, fresh=True)
+        return self._send(self.items[seq].to_message(self.target, seq), now)
 
     def _on_ack(self, result: int, now: float) -> list[Any]:
         if result == event.MAV_MISSION_ACCEPTED:
@@ -276,11 +274,9 @@ class MissionUpload(Operation):
             self.finish(rejected(mission_result_name(result)))
         return []
 
-    def _send(self, message: Any, now: float, *, fresh: bool) -> list[Any]:
-        if fresh:
-            self._attempts = 0
+    def _send(self, message: Any, now: float) -> list[Any]:
         self._last_sent = message
-        self._deadline = now + self.timing.response_timeout
+        self.expect_answer(now, self.timing.response_timeout)
         return [message]
 
     def _ack(self, result: int) -> Any:
@@ -298,10 +294,8 @@ class MissionDownload(Operation):
         super().__init__(target, timing)
         self.items: list[MissionItem] = []
         self.count: int | None = None
-        self.resends = 0
         self.ignored = 0
         """Items out of turn, repeated MISSION_COUNTs."""
-        self._attempts = 0
         self._last_sent: Any = None
 
     def start(self, now: float) -> list[Any]:
@@ -310,7 +304,7 @@ class MissionDownload(Operation):
         request = event.MAVLink_mission_request_list_message(
             self.target.system, self.target.component, event.MAV_MISSION_TYPE_MISSION
         )
-        return self._send(request, now, self.timing.response_timeout, fresh=True)
+        return self._send(request, now, self.timing.response_timeout)
 
     def receive(self, message: Any, now: float) -> list[Any]:
         if self.done:
@@ -327,16 +321,15 @@ class MissionDownload(Operation):
         return []
 
     def on_timer(self, now: float) -> list[Any]:
-        if self.done or self._deadline is None or now < self._deadline:
+        if not self.timer_due(now):
             return []
-        if self._attempts >= self.timing.retries:
-            what = "MISSION_COUNT" if self.count is None else f"item {len(self.items)}"
-            self.finish(timed_out(f"mission download: no {what}"))
-            return []
-        self._attempts += 1
-        self.resends += 1
-        timeout = self.timing.response_timeout if self.count is None else self.timing.item_timeout
-        return self._send(self._last_sent, now, timeout, fresh=False)
+        if self.count is None:
+            timeout, what = self.timing.response_timeout, "MISSION_COUNT"
+        else:
+            timeout, what = self.timing.item_timeout, f"item {len(self.items)}"
+        return self.resend_or_fail(
+            now, timeout, lambda: self._last_sent, timed_out(f"mission download: no {what}")
+        )
 
     def on_reboot(self, now: float) -> list[Any]:
         """Start over: the list being read may not be the one the autopilot has now."""
@@ -371,13 +364,11 @@ class MissionDownload(Operation):
         request = event.MAVLink_mission_request_int_message(
             self.target.system, self.target.component, seq, event.MAV_MISSION_TYPE_MISSION
         )
-        return self._send(request, now, self.timing.item_timeout, fresh=True)
+        return self._send(request, now, self.timing.item_timeout)
 
-    def _send(self, message: Any, now: float, timeout: float, *, fresh: bool) -> list[Any]:
-        if fresh:
-            self._attempts = 0
+    def _send(self, message: Any, now: float, timeout: float) -> list[Any]:
         self._last_sent = message
-        self._deadline = now + timeout
+        self.expect_answer(now, timeout)
         return [message]
 
 

@@ -10,6 +10,9 @@ Rules:
   only ever sees messages from the flight controller that are addressed to us or to
   everyone (the connection filters).
 - `next_deadline()` is when `on_timer` must be called next; None once done.
+- A request waits for its answer with `expect_answer`; when the deadline passes
+  (`timer_due`), `resend_or_fail` sends it again, up to `Timing.retries` times, then ends
+  the operation with the failure the operation names.
 - Once `result` is set it never changes, and nothing more is sent.
 - Timeouts follow the MAVLink mission protocol's defaults (1500 ms for a response,
   250 ms for a mission item, 5 retries: https://mavlink.io/en/services/mission.html),
@@ -25,6 +28,7 @@ Rules:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,7 +90,11 @@ class Operation:
         self.result: Result | None = None
         self.link_up = True
         """False while the connection has lost the autopilot's HEARTBEAT."""
+        self.resends = 0
+        """Requests sent again because their answer did not come in time."""
         self._deadline: float | None = None
+        self._attempts = 0
+        """Resends of the request now waiting for its answer."""
 
     @property
     def done(self) -> bool:
@@ -113,6 +121,28 @@ class Operation:
         """Our side gave up (a preempting command); say so to the autopilot if it cares."""
         self.finish(failed(f"{self.label}: cancelled"))
         return []
+
+    def expect_answer(self, now: float, timeout: float) -> None:
+        """A new request went out: its answer is due within `timeout`, resends counted anew."""
+        self._attempts = 0
+        self._deadline = now + timeout
+
+    def timer_due(self, now: float) -> bool:
+        """True if `on_timer` has work to do: not done, and the deadline has passed."""
+        return not self.done and self._deadline is not None and now >= self._deadline
+
+    def resend_or_fail(
+        self, now: float, timeout: float, message: Callable[[], Any], failure: Result
+    ) -> list[Any]:
+        """The answer is late: resend `message()` (built once the resend is counted) and
+        wait `timeout` again; after `timing.retries` resends, end with `failure`."""
+        if self._attempts >= self.timing.retries:
+            self.finish(failure)
+            return []
+        self._attempts += 1
+        self.resends += 1
+        self._deadline = now + timeout
+        return [message()]
 
     def finish(self, result: Result) -> None:
         if self.result is not None:

@@ -100,12 +100,11 @@ class ParamSet(Operation):
         self.previous: float | None = None
         """The value the autopilot had before, from the READ phase."""
         self._encoded = encoded
-        self._attempts = 0
         self._kept: float | None = None
 
     def start(self, now: float) -> list[Any]:
         self.phase = ParamPhase.READ
-        return self._send(now, fresh=True)
+        return self._send(now)
 
     def receive(self, message: Any, now: float) -> list[Any]:
         if self.done or message.get_msgId() != event.MAVLINK_MSG_ID_PARAM_VALUE:
@@ -121,18 +120,15 @@ class ParamSet(Operation):
         return []
 
     def on_timer(self, now: float) -> list[Any]:
-        if self.done or self._deadline is None or now < self._deadline:
+        if not self.timer_due(now):
             return []
-        if self._attempts < self.timing.retries:
-            self._attempts += 1
-            return self._send(now, fresh=False)
         if self.phase is ParamPhase.READ:
-            self.finish(invalid(f"unknown parameter {self.name}"))
+            failure = invalid(f"unknown parameter {self.name}")
         elif self._kept is not None:
-            self.finish(rejected(f"{self.name} stayed {self._kept:g}"))
+            failure = rejected(f"{self.name} stayed {self._kept:g}")
         else:
-            self.finish(timed_out(f"{self.label}: no PARAM_VALUE"))
-        return []
+            failure = timed_out(f"{self.label}: no PARAM_VALUE")
+        return self.resend_or_fail(now, self.timing.response_timeout, self._message, failure)
 
     def _on_read(self, message: Any, now: float) -> list[Any]:
         if message.param_type != self.param_type:
@@ -145,19 +141,19 @@ class ParamSet(Operation):
             return []
         self.previous = message.param_value
         self.phase = ParamPhase.SET
-        return self._send(now, fresh=True)
+        return self._send(now)
 
-    def _send(self, now: float, *, fresh: bool) -> list[Any]:
-        if fresh:
-            self._attempts = 0
-        self._deadline = now + self.timing.response_timeout
+    def _send(self, now: float) -> list[Any]:
+        self.expect_answer(now, self.timing.response_timeout)
+        return [self._message()]
+
+    def _message(self) -> Any:
+        """The request of the current phase: PARAM_REQUEST_READ, then PARAM_SET."""
         t = self.target
         if self.phase is ParamPhase.READ:
-            return [
-                event.MAVLink_param_request_read_message(t.system, t.component, self._encoded, -1)
-            ]
-        return [
-            event.MAVLink_param_set_message(
-                t.system, t.component, self._encoded, self.value, self.param_type
+            return event.MAVLink_param_request_read_message(
+                t.system, t.component, self._encoded, -1
             )
-        ]
+        return event.MAVLink_param_set_message(
+            t.system, t.component, self._encoded, self.value, self.param_type
+        )
