@@ -101,6 +101,14 @@ def provision_fleet(
     return files
 
 
+def _node_table(files: FleetFiles, node: int) -> str:
+    """The [node] table every node's TOML opens with: its id and where its files are."""
+    return (
+        f'[node]\nid = {node}\nkeys = "{files.keys(node)}"\nlink_key = "{files.link_key}"\n'
+        f'state_dir = "{files.state(node)}"\n'
+    )
+
+
 def write_agent_config(
     files: FleetFiles,
     node: int,
@@ -116,12 +124,7 @@ def write_agent_config(
     """The agent's TOML for `node` (see companion/agent/config.py)."""
     path = files.agent_config(node)
     path.write_text(
-        f"""[node]
-id = {node}
-keys = "{files.keys(node)}"
-link_key = "{files.link_key}"
-state_dir = "{files.state(node)}"
-ground_station = {files.ground_station}
+        f"""{_node_table(files, node)}ground_station = {files.ground_station}
 
 [radio]
 url = "{radio}"
@@ -166,12 +169,7 @@ def write_station_config(
         uplink = f'kind = "http"\nurl = "{uplink_url}"\ntoken_file = "{files.root}/gateway.token"\n'
     path = files.station_config
     path.write_text(
-        f"""[node]
-id = {node}
-keys = "{files.keys(node)}"
-link_key = "{files.link_key}"
-state_dir = "{files.state(node)}"
-
+        f"""{_node_table(files, node)}
 [radio]
 url = "{radio}"
 
