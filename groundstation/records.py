@@ -124,7 +124,7 @@ def decode_record(data: bytes) -> Record:
     """The record `encode_record` made `data` from; RecordError if the bytes are not one."""
     try:
         return Record.from_json(json.loads(data))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise RecordError(f"stored record is not JSON: {exc}") from None
 
 
@@ -154,7 +154,7 @@ def decode_batch(data: bytes, *, max_records: int | None = None) -> list[Record]
     past `max_records` (before any record is read), InvalidRecords naming every bad one."""
     try:
         body = json.loads(data)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise RecordError(f"body is not JSON: {exc}") from None
     messages = body.get("messages") if isinstance(body, dict) else None
     if not isinstance(messages, list):

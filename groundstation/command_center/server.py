@@ -257,7 +257,7 @@ class _Handler(BaseHTTPRequestHandler):
         data = self.read_body()
         try:
             return json.loads(data)
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise HttpError(400, f"body is not JSON: {exc}") from None
 
     def _reply(self, status: int, body: Any) -> None:

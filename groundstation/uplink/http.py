@@ -306,7 +306,7 @@ class HttpUplink:
             answer = response.json()
             accepted = set(_strings(answer, "accepted"))
             duplicates = set(_strings(answer, "duplicates")) - accepted
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, RecursionError) as exc:
             return await self._failed([r.id for r in rows], "bad_responses", f"answer: {exc}")
         settled = [row for row in rows if row.key in accepted or row.key in duplicates]
         # Counted as the cloud's answer says, before the rows are deleted: whoever sees
@@ -382,7 +382,7 @@ class HttpUplink:
             return self._poll_failed("http_5xx" if status >= 500 else "http_4xx", f"HTTP {status}")
         try:
             answer = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             answer = None
         commands = answer.get("commands") if isinstance(answer, dict) else None
         next_cursor = answer.get("cursor") if isinstance(answer, dict) else None
@@ -438,7 +438,7 @@ def _rejected(response: httpx.Response) -> dict[str, str]:
             for item in rejected
             if isinstance(item, dict) and isinstance(item.get("msg_id"), str)
         }
-    except (ValueError, AttributeError, TypeError):
+    except (ValueError, AttributeError, TypeError, RecursionError):
         return {}
 
 

@@ -142,6 +142,7 @@ def test_a_batch_with_bad_records_is_refused_naming_each(
     ("body", "status"),
     [
         (b"not json", 400),
+        (b"[" * 5000, 400),  # nested past the JSON reader's recursion limit
         (b'{"records": []}', 400),
         (json.dumps({"messages": [record(f"3-{i}") for i in range(51)]}).encode(), 413),
         (json.dumps({"messages": [record("3-1", blob="x" * 20_000)]}).encode(), 413),
@@ -176,6 +177,7 @@ def test_commands_are_validated_queued_once_and_conflicts_refused(
     assert operator.post("/api/commands", json=body).json() == first.json()
     clash = {**body, "params": {"action": "land"}}
     assert operator.post("/api/commands", json=clash).status_code == 409
+    assert operator.post("/api/commands", content=b"[" * 5000).status_code == 400
     invalid = operator.post("/api/commands", json={**body, "command_id": "op-8", "uav": 0})
     assert invalid.status_code == 422
     assert "uav" in invalid.json()["error"]

@@ -114,6 +114,13 @@ def test_garbage_batches_raise_record_error_only(data: bytes) -> None:
         decode_batch(data)
 
 
+def test_json_nested_past_the_recursion_limit_is_a_record_error() -> None:
+    with pytest.raises(RecordError, match="not JSON"):
+        decode_batch(b"[" * 5000)
+    with pytest.raises(RecordError, match="not JSON"):
+        decode_record(b'{"payload":' * 5000)
+
+
 def test_batch_round_trip_and_errors_name_the_record() -> None:
     records = [record(msg_id=f"3-{i}") for i in range(5)]
     data = encode_batch(encode_record(r) for r in records)

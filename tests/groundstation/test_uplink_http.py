@@ -440,6 +440,18 @@ async def test_a_partial_answer_sends_the_rest_again(tmp_path: Path) -> None:
     assert cloud.accepted == {f"3-{i}" for i in range(4)}
 
 
+async def test_an_answer_nested_past_the_recursion_limit_is_a_bad_response(
+    tmp_path: Path,
+) -> None:
+    deep = iter([httpx.Response(200, content=b"[" * 5000)])
+    cloud = MockCloud(lambda ids: next(deep, None))
+    async with cloud.uplink(tmp_path) as uplink:
+        await publish_all(uplink, [make(i) for i in range(3)])
+        await until(drained(uplink))
+        assert uplink.stats()["bad_responses"] == 1
+    assert cloud.accepted == {f"3-{i}" for i in range(3)}
+
+
 async def test_retry_after_is_honoured(tmp_path: Path) -> None:
     answers = iter([httpx.Response(503, headers={"Retry-After": "1"})])
     cloud = MockCloud(lambda ids: next(answers, None))
