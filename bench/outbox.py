@@ -2,7 +2,8 @@
 
 Measures, in one run on this machine, on real files in a temporary directory:
 - enqueue: 1, 8 and 64 concurrent trio producers, each awaiting its own committed
-  `enqueue` of a 60-byte payload (the size of a sealed detection), fsync included;
+  `enqueue` of a 60-byte payload (the size of a sealed detection) under a key from
+  `new_key`, as OutboxSync.submit makes one, fsync included;
 - drain: `next_for` + `mark_in_flight` + `confirm` in batches of 16;
 - the peer: the seed design's OfflineBuffer insert (connect per insert, pickle, commit),
   `buffer_rate` from ../shared/peers/seed_baseline.py when present, else the same code
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import trio
 
-from companion.outbox import OutboxItem, open_outbox
+from companion.outbox import OutboxItem, new_key, open_outbox
 from companion.reliability.priority import Priority
 
 from . import seed
@@ -118,11 +119,10 @@ async def enqueue_rate(path: Path, producers: int, n: int) -> tuple[float, float
         start = time.perf_counter()
 
         async def produce(task: int) -> None:
-            for seq in range(per_task):
-                key = f"{producers}:{task}:{seq}"
+            for _ in range(per_task):
                 await outbox.enqueue(
                     OutboxItem(
-                        key=key,
+                        key=new_key(),
                         destination=task % 4,
                         priority=Priority.HIGH,
                         payload=PAYLOAD,

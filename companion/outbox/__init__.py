@@ -15,6 +15,7 @@ from .store import (
     OutboxStats,
     Store,
     StoredMessage,
+    new_key,
 )
 
 __all__ = [
@@ -29,5 +30,6 @@ __all__ = [
     "OutboxStats",
     "Store",
     "StoredMessage",
+    "new_key",
     "open_outbox",
 ]

@@ -24,7 +24,6 @@ Rules:
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -38,7 +37,7 @@ from ..reliability.priority import ACK_REQUIRED, Priority, default_priority
 from ..runtime import StackRuntime
 from ..security.envelope import decode_bundle, encode_bundle
 from .service import Outbox
-from .store import OutboxItem
+from .store import OutboxItem, new_key
 
 DEFAULT_WINDOW = 8
 EXPIRE_EVERY = 30.0
@@ -99,7 +98,7 @@ class OutboxSync:
         wall = self.runtime.wall()
         stamp(message, self.runtime.stack.fleet_time(wall))
         item = OutboxItem(
-            key=key or uuid.uuid4().hex,
+            key=key or new_key(),
             destination=dst,
             priority=chosen,
             payload=encode_bundle([message, *attached]),

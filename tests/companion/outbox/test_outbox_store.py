@@ -4,6 +4,7 @@ migration, damaged files, quarantine and a full disk."""
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,9 @@ from companion.outbox import (
     OutboxItem,
     OutboxSchemaError,
     Store,
+    new_key,
 )
-from companion.outbox.store import MIGRATIONS, SCHEMA_VERSION
+from companion.outbox.store import MIGRATIONS, PAGE_SIZE, SCHEMA_VERSION
 from companion.reliability.priority import TTL, Priority
 
 NOW = 1_750_000_000.0
@@ -149,7 +151,16 @@ def test_old_schema_is_migrated(tmp_path: Path) -> None:
     assert keys(store) == ["old"]
     assert store.stats(NOW).quarantined == 0  # version 2's tables exist
     store.close()
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert db.execute("PRAGMA page_size").fetchone()[0] == 4096  # kept as it was made
+
+
+def test_new_file_uses_small_pages(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.db"
+    Store.open(path).close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 1024
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -212,3 +223,12 @@ def test_full_disk_refuses_and_keeps_committed_rows(tmp_path: Path) -> None:
     store.confirm([1])  # the connection still works
     store.close()
     assert keys(Store.open(path)) == committed[1:]
+
+
+def test_new_keys_are_unique_and_follow_the_clock() -> None:
+    made = [new_key() for _ in range(10_000)]
+    assert len(set(made)) == len(made)
+    assert all(len(key) == 32 and int(key, 16) >= 0 for key in made)
+    later = new_key()
+    assert later[:16] > made[0][:16]  # the clock half orders keys made apart in time
+    assert sorted([later, made[0]]) == [made[0], later]
