@@ -11,8 +11,8 @@ Measures, in one run on this machine, on real files in a temporary directory:
   seed comes to 8 concurrent producers. The ratio with 8 producers is the figure to read.
 
 Each producer waits for its own commit, so 8 producers make groups of at most 8 and the
-rate with 8 is bounded by 8 / (one fsync + the thread round trip): on a disk whose fsync
-takes 0.2 ms that is about 10x the seed; on an SD card, where fsync takes milliseconds and
+rate with 8 is bounded by 8 / (one commit + the thread round trip): on a disk whose fsync
+takes 0.2 ms that is about 15x the seed; on an SD card, where fsync takes milliseconds and
 the seed pays two per insert (rollback journal), the same code gains far more.
 """
 
