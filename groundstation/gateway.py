@@ -20,6 +20,9 @@ Rules:
   executing it gave).
 - A command the radio outbox gave up on (its time to live ended before the UAV
   acknowledged it: out of reach, switched off, not in the fleet) goes back as EXPIRED.
+- The radio outbox is the memory of which commands wait for an outcome: every row in it is
+  a command keyed by its id, so `resume` after a restart picks up the commands an earlier
+  run stored, and their ACKs, status reports and expiry reach the cloud as before.
 - The gateway never invents outcomes for the UAV: it reports what came back, from the
   EVENT_ACKs or, when the final ACK was lost, from the UAV's EVENT_STATUS naming its
   last command (sender, seq) and outcome.
@@ -73,9 +76,10 @@ class Gateway:
         self.bulk = BulkAssembler()
         self.counters: Counter[str] = Counter()
         self._wall = wall_clock
-        self._commands: dict[tuple[int, int], Command] = {}
-        """(UAV, seq) of every hand-over of a command still waiting for its outcome."""
-        self._pending_commands: dict[str, Command] = {}
+        self._commands: dict[tuple[int, int], str] = {}
+        """(UAV, seq) of every hand-over of a command still waiting for its outcome: its id."""
+        self._pending_commands: dict[str, int] = {}
+        """Command id -> UAV, for every command stored and not yet final."""
         self._handed_as: dict[str, list[tuple[int, int]]] = {}
         self._records, self._record_inbox = trio.open_memory_channel[Record](QUEUE)
         sync.on_handed = self._handed
@@ -163,10 +167,17 @@ class Gateway:
 
     # -- cloud to radio ------------------------------------------------------------------
 
+    async def resume(self) -> int:
+        """Take up the commands an earlier run stored and the UAVs have not answered (call
+        before the sync runs); how many."""
+        for row in await self.sync.outbox.pending():
+            self._pending_commands[row.key] = row.destination
+        return len(self._pending_commands)
+
     async def on_command(self, command: Command) -> None:
         """A valid command from the cloud: store it for its UAV's radio outbox."""
         head, attached = to_messages(command)
-        self._pending_commands[command.command_id] = command
+        self._pending_commands[command.command_id] = command.uav
         await self.sync.submit(command.uav, head, attached=attached, key=command.command_id)
         self.counters["commands"] += 1
         log.info(
@@ -180,21 +191,18 @@ class Gateway:
         """Commands whose radio time to live ended unacknowledged: the UAV never had them
         (out of reach, switched off, unknown); the cloud hears EXPIRED."""
         for key in keys:
-            command = self._pending_commands.get(key)
-            if command is None:
+            uav = self._pending_commands.get(key)
+            if uav is None:
                 continue
             self.counters["commands_expired"] += 1
-            log.warning(
-                "event=command_expired command_id=%s uav=%d", command.command_id, command.uav
-            )
+            log.warning("event=command_expired command_id=%s uav=%d", key, uav)
             self._report_outcome(
-                command, event.EVENT_OUTCOME_EXPIRED, "not delivered to the UAV in time"
+                key, event.EVENT_OUTCOME_EXPIRED, "not delivered to the UAV in time"
             )
 
     def _handed(self, key: str, dst: int, seq: int) -> None:
-        command = self._pending_commands.get(key)
-        if command is not None:
-            self._commands[(dst, seq)] = command
+        if key in self._pending_commands:
+            self._commands[(dst, seq)] = key
             self._handed_as.setdefault(key, []).append((dst, seq))
 
     def _outcome_from_status(self, src: int, status: Any) -> None:
@@ -204,34 +212,34 @@ class Gateway:
             return
         if status.last_outcome == event.EVENT_OUTCOME_ACCEPTED:
             return
-        command = self._commands.get((src, status.last_seq))
-        if command is None:
+        command_id = self._commands.get((src, status.last_seq))
+        if command_id is None:
             return
         self.counters["outcomes_from_status"] += 1
-        self._report_outcome(command, status.last_outcome, "")
+        self._report_outcome(command_id, status.last_outcome, "")
 
     def on_event(self, reliability: Event) -> None:
         self.sync.on_event(reliability)
         if not isinstance(reliability, Acknowledged):
             return
-        command = self._commands.get((reliability.dst, reliability.seq))
-        if command is None:
+        command_id = self._commands.get((reliability.dst, reliability.seq))
+        if command_id is None:
             return
-        self._report_outcome(command, reliability.outcome, reliability.reason)
+        self._report_outcome(command_id, reliability.outcome, reliability.reason)
 
-    def _report_outcome(self, command: Command, outcome: int, reason: str) -> None:
+    def _report_outcome(self, command_id: str, outcome: int, reason: str) -> None:
         self._queue(
             command_outcome_record(
-                command.command_id,
-                command.uav,
+                command_id,
+                self._pending_commands[command_id],
                 outcome,
                 reason=reason,
                 timestamp=self._wall(),
             )
         )
         if outcome != event.EVENT_OUTCOME_ACCEPTED:  # final: forget the command
-            self._pending_commands.pop(command.command_id, None)
-            for handed in self._handed_as.pop(command.command_id, []):
+            self._pending_commands.pop(command_id, None)
+            for handed in self._handed_as.pop(command_id, []):
                 self._commands.pop(handed, None)
 
     # -- fleet view ----------------------------------------------------------------------

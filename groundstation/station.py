@@ -149,6 +149,9 @@ async def open_ground_station(
             open_radio_node(config, outbox_name="radio.db", gateway=True, wall_clock=wall_clock)
         )
         gateway = Gateway(runtime, sync, wall_clock=wall_clock)
+        resumed = await gateway.resume()
+        if resumed:
+            log.info("event=commands_resumed count=%d", resumed)
         runtime.on_event = gateway.on_event
         runtime.on_arrival = gateway.on_arrival
         gateway.uplink = await stack.enter_async_context(_uplink(config, gateway))

@@ -213,6 +213,10 @@ class Outbox:
         now = self._clock()
         return await self._call(lambda store: store.expire(now))
 
+    async def pending(self) -> list[StoredMessage]:
+        """Every pending row, in sending order (after open, that is every stored row)."""
+        return await self._call(lambda store: store.pending())
+
     async def depth(self) -> int:
         """Messages stored, pending or in flight (kept by the store: no query)."""
         return await self._call(lambda store: store.depth)

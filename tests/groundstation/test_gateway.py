@@ -83,6 +83,7 @@ async def pair(fleet: Fleet, tmp_path: Path) -> AsyncIterator[Pair]:
     ):
         sync = OutboxSync(outbox, ground)
         gateway = Gateway(ground, sync, wall_clock=wall)
+        await gateway.resume()
         uplink = RecordingUplink()
         gateway.uplink = uplink
         ground.on_event = gateway.on_event
@@ -175,3 +176,56 @@ async def test_a_command_for_a_uav_out_of_reach_comes_back_expired(
         assert p.uplink.outcomes() == [("ab-9", "expired")]
         assert p.gateway.counters["commands_expired"] == 1
         assert (await p.gateway.sync.outbox.stats()).depth == 0
+
+
+async def stored_then_stopped(fleet: Fleet, tmp_path: Path, body: dict[str, object]) -> None:
+    """A gateway stores the cloud's command in its radio outbox and stops before sending it
+    (the laptop restarts)."""
+    medium = RadioMedium(seed=6)
+    ground = StackRuntime(
+        NodeStack(fleet.identity(GS, Role.GROUND_STATION), LINK_KEY, gateway=True),
+        medium.attach(GS, Stationary((0.0, 0.0, 0.0))),
+        wall_clock=wall,
+    )
+    async with open_outbox(tmp_path / "radio.db", validate=valid_bundle, clock=wall) as outbox:
+        gateway = Gateway(ground, OutboxSync(outbox, ground), wall_clock=wall)
+        await gateway.on_command(parse_command(body))
+
+
+async def test_after_a_restart_the_stored_command_still_reports_its_outcome(
+    fleet: Fleet, mock_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    mock_clock.autojump_threshold = DISK
+    retask = {
+        "command_id": "rt-1",
+        "uav": UAV,
+        "type": "retask",
+        "params": {"lat": -35.36, "lon": 149.16, "alt": 40.0},
+    }
+    await stored_then_stopped(fleet, tmp_path, retask)
+    async with pair(fleet, tmp_path) as p:
+        with trio.fail_after(60):
+            while not p.uav.stack.arrived:
+                await trio.sleep(0.5)
+        seq = p.uav.stack.arrived.popleft().messages[0].seq
+        ack = event.MAVLink_event_ack_message(
+            seq=seq,
+            msg_type=event.EVENT_MSG_TYPE_RETASK,
+            outcome=event.EVENT_OUTCOME_COMPLETED,
+            reason=b"holding",
+        )
+        await trio.sleep(5)
+        p.uav.send(GS, ack)
+        await trio.sleep(5)
+        assert p.uplink.outcomes() == [("rt-1", "accepted"), ("rt-1", "completed")]
+        assert (await p.gateway.sync.outbox.stats()).depth == 0
+
+
+async def test_after_a_restart_a_stored_command_that_expires_is_reported(
+    fleet: Fleet, mock_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    mock_clock.autojump_threshold = DISK
+    await stored_then_stopped(fleet, tmp_path, {**ABORT, "command_id": "ab-7", "uav": 9})
+    async with pair(fleet, tmp_path) as p:
+        await trio.sleep(120)  # no node 9: its 5 s time to live ends unacknowledged
+        assert p.uplink.outcomes() == [("ab-7", "expired")]
