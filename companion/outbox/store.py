@@ -6,8 +6,9 @@ Rules:
 - Durability: WAL with `synchronous=FULL`. In WAL mode NORMAL only fsyncs at checkpoints,
   so a commit survives a killed process but not a power cut; FULL fsyncs the WAL on every
   commit, so a commit that returned is on the disk. Group commit (service.py) pays for it.
-- New files use 1 KiB pages: rows are small and keys random, so a commit dirties a leaf
-  in each index; smaller pages make each of those WAL frames (and its fsync) smaller.
+- New files use 1 KiB pages: rows are small and a commit dirties a leaf in each index (one
+  per destination in the destination index, one per row for random keys); smaller pages
+  make each of those WAL frames (and its fsync) smaller.
   A file keeps the page size it was made with.
 - A message leaves only by `confirm` (delivered), expiry, eviction or quarantine; the last
   three are counted in the `meta` table, so the counters survive restarts.

@@ -5,7 +5,7 @@ UAV's status when a final ACK was lost."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +13,7 @@ import trio
 import trio.testing
 
 from companion.node import NodeStack
-from companion.outbox import OutboxStats, open_outbox
+from companion.outbox import Outbox, OutboxStats, open_outbox
 from companion.outbox.sync import OutboxSync, valid_bundle
 from companion.runtime import StackRuntime
 from companion.security.certificate import Role
@@ -64,21 +64,31 @@ class Pair:
     uplink: RecordingUplink
 
 
-@asynccontextmanager
-async def pair(fleet: Fleet, tmp_path: Path) -> AsyncIterator[Pair]:
-    medium = RadioMedium(seed=5, config=RadioConfig(range_m=2000.0))
-    ground = StackRuntime(
+def ground_station(fleet: Fleet, medium: RadioMedium) -> StackRuntime:
+    """The ground station's node stack on `medium`, at the origin."""
+    return StackRuntime(
         NodeStack(fleet.identity(GS, Role.GROUND_STATION), LINK_KEY, gateway=True),
         medium.attach(GS, Stationary((0.0, 0.0, 0.0))),
         wall_clock=wall,
     )
+
+
+def radio_outbox(tmp_path: Path) -> AbstractAsyncContextManager[Outbox]:
+    """The ground station's radio outbox file, the same across restarts."""
+    return open_outbox(tmp_path / "radio.db", validate=valid_bundle, clock=wall)
+
+
+@asynccontextmanager
+async def pair(fleet: Fleet, tmp_path: Path) -> AsyncIterator[Pair]:
+    medium = RadioMedium(seed=5, config=RadioConfig(range_m=2000.0))
+    ground = ground_station(fleet, medium)
     uav = StackRuntime(
         NodeStack(fleet.identity(UAV, Role.UAV), LINK_KEY),
         medium.attach(UAV, Stationary((200.0, 0.0, 30.0))),
         wall_clock=wall,
     )
     async with (
-        open_outbox(tmp_path / "radio.db", validate=valid_bundle, clock=wall) as outbox,
+        radio_outbox(tmp_path) as outbox,
         trio.open_nursery() as nursery,
     ):
         sync = OutboxSync(outbox, ground)
@@ -181,13 +191,8 @@ async def test_a_command_for_a_uav_out_of_reach_comes_back_expired(
 async def stored_then_stopped(fleet: Fleet, tmp_path: Path, body: dict[str, object]) -> None:
     """A gateway stores the cloud's command in its radio outbox and stops before sending it
     (the laptop restarts)."""
-    medium = RadioMedium(seed=6)
-    ground = StackRuntime(
-        NodeStack(fleet.identity(GS, Role.GROUND_STATION), LINK_KEY, gateway=True),
-        medium.attach(GS, Stationary((0.0, 0.0, 0.0))),
-        wall_clock=wall,
-    )
-    async with open_outbox(tmp_path / "radio.db", validate=valid_bundle, clock=wall) as outbox:
+    ground = ground_station(fleet, RadioMedium(seed=6))
+    async with radio_outbox(tmp_path) as outbox:
         gateway = Gateway(ground, OutboxSync(outbox, ground), wall_clock=wall)
         await gateway.on_command(parse_command(body))
 
