@@ -8,24 +8,32 @@ Measures, in one run on this machine, on real files in a temporary directory:
 - the peer: the seed design's OfflineBuffer insert (connect per insert, pickle, commit),
   `buffer_rate` from ../shared/peers/seed_baseline.py when present, else the same code
   reproduced here; and the seed's insert run from 8 threads at once, the closest the
-  seed comes to 8 concurrent producers. The ratio with 8 producers is the figure to read.
+  seed comes to 8 concurrent producers. The ratio with 8 producers is the figure to read;
+- the same enqueues and the same seed inserts again under slow_flush.c, a storage double
+  whose every flush takes FLUSH_DELAY_US longer (the order of an SD card's flush), in a
+  child process; those rows also count flushes per message, ours and the seed's.
 
 Each producer waits for its own commit, so 8 producers make groups of at most 8 and the
-rate with 8 is bounded by 8 / (one commit + the thread round trip): on a disk whose fsync
-takes 0.2 ms that is about 15x the seed; on an SD card, where fsync takes milliseconds and
-the seed pays two per insert (rollback journal), the same code gains far more.
+rate with 8 is bounded by 8 / (one commit + the thread round trip). On this machine's
+disk a flush takes about 0.1 ms, so the CPU and the round trip weigh most and the ratio
+is about 15x. Where flushes are slow they weigh most: the seed pays about 4 per insert
+(rollback journal), we pay one per group, and the slow-flush rows show that ratio.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import pickle
 import sqlite3
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -33,11 +41,13 @@ import trio
 from companion.outbox import OutboxItem, new_key, open_outbox
 from companion.reliability.priority import Priority
 
-from . import seed
+from . import seed, slow_flush
 from .table import Row, render
 
 PAYLOAD = bytes(60)
 PER_RUN = 4000
+FLUSH_DELAY_US = 2000
+"""What the slow-flush double adds to each flush: the order of an SD card's flush."""
 SEED_TABLE = (
     "CREATE TABLE IF NOT EXISTS message_buffer (msg_id TEXT PRIMARY KEY, message_data BLOB,"
     " buffered_at REAL, priority INTEGER, sync_attempts INTEGER DEFAULT 0,"
@@ -150,54 +160,111 @@ async def drain_rate(path: Path) -> float:
         return depth / (time.perf_counter() - start)
 
 
-async def measure(directory: Path, per_run: int) -> dict[str, float]:
-    """Enqueue rates (and items per commit) with 1, 8 and 64 producers into one outbox
-    file, then its drain."""
+async def measure(
+    directory: Path, per_run: int, flushes: Callable[[], int] | None, *, drain: bool
+) -> dict[str, float]:
+    """Enqueue rates (items per commit; flushes per message when counted) with 1, 8 and 64
+    producers into one outbox file, then its drain when `drain`."""
     figures: dict[str, float] = {}
     path = directory / "outbox.db"
     for producers in (1, 8, 64):
+        before = flushes() if flushes else 0
         rate, per_commit = await enqueue_rate(path, producers, per_run)
         figures[f"enqueue x{producers}"] = rate
         figures[f"per commit x{producers}"] = per_commit
-    figures["drain"] = await drain_rate(path)
+        if flushes:
+            figures[f"flushes x{producers}"] = (flushes() - before) / per_run
+    if drain:
+        figures["drain"] = await drain_rate(path)
     return figures
 
 
-def rows(*, quick: bool = False) -> list[Row]:
-    """Committed enqueues with 1, 8 and 64 producers and the drain rate, beside the seed's
-    buffer insert (sequential for x1, from 8 threads for x8 and x64)."""
+def figures(*, quick: bool, slow: bool) -> dict[str, float]:
+    """Ours and the seed's figures, measured in this process. `slow`: the run under the
+    slow-flush double (smaller runs, no drain, flushes per message counted)."""
+    per_run = (800 if quick else PER_RUN) // (4 if slow else 1)
+    seed_runs = (200 if quick else 1000) // (5 if slow else 1)
+    flushes = slow_flush.flush_counter()
     with tempfile.TemporaryDirectory() as directory:
-        figures = trio.run(measure, Path(directory), 800 if quick else PER_RUN)
-    seed1 = seed_buffer_rate()(200 if quick else 1000)
-    seed8 = seed_concurrent_rate(8, 200 if quick else 1000)
+        found = trio.run(partial(measure, Path(directory), per_run, flushes, drain=not slow))
+    for name, measure_seed in (
+        ("seed x1", seed_buffer_rate()),
+        ("seed x8", partial(seed_concurrent_rate, 8)),
+    ):
+        before = flushes() if flushes else 0
+        found[name] = measure_seed(seed_runs)
+        if flushes:
+            found[f"flushes {name}"] = (flushes() - before) / seed_runs
+    return found
+
+
+def native_rows(found: dict[str, float]) -> list[Row]:
+    """Committed enqueues with 1, 8 and 64 producers and the drain on this machine's disk,
+    beside the seed's buffer insert (sequential for x1, from 8 threads for x8 and x64)."""
+    rows = [
+        Row(
+            "outbox",
+            f"committed enqueues, {producers} producer{'s' if producers > 1 else ''}",
+            found[f"enqueue x{producers}"],
+            "msg/s",
+            found[seed],
+            note=f"peer: {peer}; {found[f'per commit x{producers}']:.1f} per fsync",
+        )
+        for producers, seed, peer in PEERS
+    ]
+    return [*rows, Row("outbox", "drain (take, mark, confirm)", found["drain"], "msg/s")]
+
+
+def slow_rows(found: dict[str, float]) -> list[Row]:
+    """The same enqueue rows under the slow-flush double, with flushes per message."""
     return [
         Row(
             "outbox",
-            "committed enqueues, 1 producer",
-            figures["enqueue x1"],
+            f"committed enqueues, {producers} producer{'s' if producers > 1 else ''},"
+            f" flush +{FLUSH_DELAY_US // 1000} ms",
+            found[f"enqueue x{producers}"],
             "msg/s",
-            seed1,
-            note=f"peer: seed design's buffer insert; {figures['per commit x1']:.1f} per fsync",
-        ),
-        Row(
-            "outbox",
-            "committed enqueues, 8 producers",
-            figures["enqueue x8"],
-            "msg/s",
-            seed8,
-            note=f"peer: seed's insert, 8 threads; {figures['per commit x8']:.1f} per fsync",
-        ),
-        Row(
-            "outbox",
-            "committed enqueues, 64 producers",
-            figures["enqueue x64"],
-            "msg/s",
-            seed8,
-            note=f"peer: seed's insert, 8 threads; {figures['per commit x64']:.1f} per fsync",
-        ),
-        Row("outbox", "drain (take, mark, confirm)", figures["drain"], "msg/s"),
+            found[seed],
+            note=f"slow-flush double; flushes/msg: ours {found[f'flushes x{producers}']:.2f},"
+            f" seed {found[f'flushes {seed}']:.1f}",
+        )
+        for producers, seed, _ in PEERS
     ]
 
 
+PEERS = (
+    (1, "seed x1", "seed design's buffer insert"),
+    (8, "seed x8", "seed's insert, 8 threads"),
+    (64, "seed x8", "seed's insert, 8 threads"),
+)
+"""Producers -> the seed figure beside them, and how the note names it."""
+
+
+def rows(*, quick: bool = False) -> list[Row]:
+    """The native rows, then the rows under the slow-flush double (run in a child process)
+    when this machine can build it; else why not, on standard error."""
+    found = native_rows(figures(quick=quick, slow=False))
+    args = ["-m", "bench.outbox", "--figures", "--slow", *(["--quick"] if quick else [])]
+    try:
+        slow = slow_flush.run_python(args, FLUSH_DELAY_US)
+    except slow_flush.SlowFlushUnavailable as exc:
+        print(f"bench outbox: no slow-flush rows: {exc}", file=sys.stderr)
+        return found
+    return [*found, *slow_rows(slow)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.outbox", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller runs (the test suite's)")
+    parser.add_argument("--figures", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--slow", action="store_true", help="the slow-flush run's figures")
+    args = parser.parse_args(argv)
+    if args.figures:
+        print(json.dumps(figures(quick=args.quick, slow=args.slow)))
+    else:
+        print(render(rows(quick=args.quick)))
+    return 0
+
+
 if __name__ == "__main__":
-    print(render(rows()))
+    sys.exit(main())
