@@ -173,7 +173,8 @@ async def measure(
         figures[f"enqueue x{producers}"] = rate
         figures[f"per commit x{producers}"] = per_commit
         if flushes:
-            figures[f"flushes x{producers}"] = (flushes() - before) / per_run
+            done = per_run // producers * producers
+            figures[f"flushes x{producers}"] = (flushes() - before) / done
     if drain:
         figures["drain"] = await drain_rate(path)
     return figures
@@ -198,13 +199,25 @@ def figures(*, quick: bool, slow: bool) -> dict[str, float]:
     return found
 
 
+PEERS = (
+    (1, "seed x1", "seed design's buffer insert"),
+    (8, "seed x8", "seed's insert, 8 threads"),
+    (64, "seed x8", "seed's insert, 8 threads"),
+)
+"""Producers -> the seed figure beside them, and how the note names it."""
+
+
+def _enqueues(producers: int) -> str:
+    return f"committed enqueues, {producers} producer{'s' if producers > 1 else ''}"
+
+
 def native_rows(found: dict[str, float]) -> list[Row]:
     """Committed enqueues with 1, 8 and 64 producers and the drain on this machine's disk,
     beside the seed's buffer insert (sequential for x1, from 8 threads for x8 and x64)."""
     rows = [
         Row(
             "outbox",
-            f"committed enqueues, {producers} producer{'s' if producers > 1 else ''}",
+            _enqueues(producers),
             found[f"enqueue x{producers}"],
             "msg/s",
             found[seed],
@@ -220,8 +233,7 @@ def slow_rows(found: dict[str, float]) -> list[Row]:
     return [
         Row(
             "outbox",
-            f"committed enqueues, {producers} producer{'s' if producers > 1 else ''},"
-            f" flush +{FLUSH_DELAY_US // 1000} ms",
+            f"{_enqueues(producers)}, flush +{FLUSH_DELAY_US // 1000} ms",
             found[f"enqueue x{producers}"],
             "msg/s",
             found[seed],
@@ -230,14 +242,6 @@ def slow_rows(found: dict[str, float]) -> list[Row]:
         )
         for producers, seed, _ in PEERS
     ]
-
-
-PEERS = (
-    (1, "seed x1", "seed design's buffer insert"),
-    (8, "seed x8", "seed's insert, 8 threads"),
-    (64, "seed x8", "seed's insert, 8 threads"),
-)
-"""Producers -> the seed figure beside them, and how the note names it."""
 
 
 def rows(*, quick: bool = False) -> list[Row]:

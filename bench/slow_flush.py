@@ -37,7 +37,7 @@ class SlowFlushUnavailable(RuntimeError):
 
 def build(directory: Path) -> Path:
     """Compile slow_flush.c into a shared library in `directory`; its path."""
-    compiler = shutil.which("cc") or shutil.which("gcc")
+    compiler = shutil.which("cc")
     if compiler is None or not sys.platform.startswith("linux"):
         raise SlowFlushUnavailable("the slow-flush double needs Linux and a C compiler (cc)")
     library = directory / "libslowflush.so"
