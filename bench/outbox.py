@@ -165,19 +165,19 @@ async def measure(
 ) -> dict[str, float]:
     """Enqueue rates (items per commit; flushes per message when counted) with 1, 8 and 64
     producers into one outbox file, then its drain when `drain`."""
-    figures: dict[str, float] = {}
+    found: dict[str, float] = {}
     path = directory / "outbox.db"
     for producers in (1, 8, 64):
         before = flushes() if flushes else 0
         rate, per_commit = await enqueue_rate(path, producers, per_run)
-        figures[f"enqueue x{producers}"] = rate
-        figures[f"per commit x{producers}"] = per_commit
+        found[f"enqueue x{producers}"] = rate
+        found[f"per commit x{producers}"] = per_commit
         if flushes:
             done = per_run // producers * producers
-            figures[f"flushes x{producers}"] = (flushes() - before) / done
+            found[f"flushes x{producers}"] = (flushes() - before) / done
     if drain:
-        figures["drain"] = await drain_rate(path)
-    return figures
+        found["drain"] = await drain_rate(path)
+    return found
 
 
 def figures(*, quick: bool, slow: bool) -> dict[str, float]:
