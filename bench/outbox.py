@@ -47,7 +47,8 @@ from .table import Row, render
 PAYLOAD = bytes(60)
 PER_RUN = 4000
 FLUSH_DELAY_US = 2000
-"""What the slow-flush double adds to each flush: the order of an SD card's flush."""
+"""What the slow-flush double adds to each flush by default: the order of an SD card's
+flush (`python -m bench.outbox --flush-delay-us N` tries another)."""
 SEED_TABLE = (
     "CREATE TABLE IF NOT EXISTS message_buffer (msg_id TEXT PRIMARY KEY, message_data BLOB,"
     " buffered_at REAL, priority INTEGER, sync_attempts INTEGER DEFAULT 0,"
@@ -228,12 +229,12 @@ def native_rows(found: dict[str, float]) -> list[Row]:
     return [*rows, Row("outbox", "drain (take, mark, confirm)", found["drain"], "msg/s")]
 
 
-def slow_rows(found: dict[str, float]) -> list[Row]:
+def slow_rows(found: dict[str, float], delay_us: int) -> list[Row]:
     """The same enqueue rows under the slow-flush double, with flushes per message."""
     return [
         Row(
             "outbox",
-            f"{_enqueues(producers)}, flush +{FLUSH_DELAY_US // 1000} ms",
+            f"{_enqueues(producers)}, flush +{delay_us / 1000:g} ms",
             found[f"enqueue x{producers}"],
             "msg/s",
             found[seed],
@@ -244,17 +245,17 @@ def slow_rows(found: dict[str, float]) -> list[Row]:
     ]
 
 
-def rows(*, quick: bool = False) -> list[Row]:
+def rows(*, quick: bool = False, flush_delay_us: int = FLUSH_DELAY_US) -> list[Row]:
     """The native rows, then the rows under the slow-flush double (run in a child process)
     when this machine can build it; else why not, on standard error."""
     found = native_rows(figures(quick=quick, slow=False))
     args = ["-m", "bench.outbox", "--figures", "--slow", *(["--quick"] if quick else [])]
     try:
-        slow = slow_flush.run_python(args, FLUSH_DELAY_US)
+        slow = slow_flush.run_python(args, flush_delay_us)
     except slow_flush.SlowFlushUnavailable as exc:
         print(f"bench outbox: no slow-flush rows: {exc}", file=sys.stderr)
         return found
-    return [*found, *slow_rows(slow)]
+    return [*found, *slow_rows(slow, flush_delay_us)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -262,11 +263,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller runs (the test suite's)")
     parser.add_argument("--figures", action="store_true", help="print the figures as JSON")
     parser.add_argument("--slow", action="store_true", help="the slow-flush run's figures")
+    parser.add_argument(
+        "--flush-delay-us",
+        type=int,
+        default=FLUSH_DELAY_US,
+        help=f"what the slow-flush double adds to each flush (default {FLUSH_DELAY_US})",
+    )
     args = parser.parse_args(argv)
     if args.figures:
         print(json.dumps(figures(quick=args.quick, slow=args.slow)))
     else:
-        print(render(rows(quick=args.quick)))
+        print(render(rows(quick=args.quick, flush_delay_us=args.flush_delay_us)))
     return 0
 
 
