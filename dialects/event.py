@@ -8623,22 +8623,22 @@ class MAVLink_event_telemetry_message(MAVLink_message):
 
     id = MAVLINK_MSG_ID_EVENT_TELEMETRY
     msgname = "EVENT_TELEMETRY"
-    fieldnames = ["time", "lat", "lon", "alt", "groundspeed", "heading", "battery_voltage", "mission_item", "custom_mode", "battery_remaining", "flags", "satellites"]
-    ordered_fieldnames = ["time", "lat", "lon", "custom_mode", "alt", "groundspeed", "heading", "battery_voltage", "mission_item", "battery_remaining", "flags", "satellites"]
-    fieldtypes = ["uint32_t", "int32_t", "int32_t", "int16_t", "uint16_t", "uint16_t", "uint16_t", "uint16_t", "uint32_t", "uint8_t", "uint8_t", "uint8_t"]
+    fieldnames = ["time", "lat", "lon", "alt", "groundspeed", "heading", "battery_voltage", "mission_item", "custom_mode", "battery_remaining", "flags", "satellites", "vehicle_type"]
+    ordered_fieldnames = ["time", "lat", "lon", "custom_mode", "alt", "groundspeed", "heading", "battery_voltage", "mission_item", "battery_remaining", "flags", "satellites", "vehicle_type"]
+    fieldtypes = ["uint32_t", "int32_t", "int32_t", "int16_t", "uint16_t", "uint16_t", "uint16_t", "uint16_t", "uint32_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t"]
     fielddisplays_by_name: Dict[str, str] = {"flags": "bitmask"}
-    fieldenums_by_name: Dict[str, str] = {"flags": "EVENT_STATUS_FLAGS"}
+    fieldenums_by_name: Dict[str, str] = {"flags": "EVENT_STATUS_FLAGS", "vehicle_type": "MAV_TYPE"}
     fieldunits_by_name: Dict[str, str] = {"time": "s", "lat": "degE7", "lon": "degE7", "alt": "dm", "groundspeed": "cm/s", "heading": "cdeg", "battery_voltage": "cV", "battery_remaining": "%"}
-    native_format = bytearray(b"<IiiIhHHHHBBB")
-    orders = [0, 1, 2, 4, 5, 6, 7, 8, 3, 9, 10, 11]
-    lengths = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
-    array_lengths = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    native_format = bytearray(b"<IiiIhHHHHBBBB")
+    orders = [0, 1, 2, 4, 5, 6, 7, 8, 3, 9, 10, 11, 12]
+    lengths = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+    array_lengths = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
     crc_extra = 226
-    unpacker = struct.Struct("<IiiIhHHHHBBB")
+    unpacker = struct.Struct("<IiiIhHHHHBBBB")
     instance_field = None
     instance_offset = -1
 
-    def __init__(self, time: int, lat: int, lon: int, alt: int, groundspeed: int, heading: int, battery_voltage: int, mission_item: int, custom_mode: int, battery_remaining: int, flags: int, satellites: int):
+    def __init__(self, time: int, lat: int, lon: int, alt: int, groundspeed: int, heading: int, battery_voltage: int, mission_item: int, custom_mode: int, battery_remaining: int, flags: int, satellites: int, vehicle_type: int = 0):
         MAVLink_message.__init__(self, MAVLink_event_telemetry_message.id, MAVLink_event_telemetry_message.msgname)
         self._fieldnames = MAVLink_event_telemetry_message.fieldnames
         self._instance_field = MAVLink_event_telemetry_message.instance_field
@@ -8655,9 +8655,10 @@ class MAVLink_event_telemetry_message(MAVLink_message):
         self.battery_remaining = battery_remaining
         self.flags = flags
         self.satellites = satellites
+        self.vehicle_type = vehicle_type
 
     def pack(self, mav: "MAVLink", force_mavlink1: bool = False) -> bytes:
-        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.time, self.lat, self.lon, self.custom_mode, self.alt, self.groundspeed, self.heading, self.battery_voltage, self.mission_item, self.battery_remaining, self.flags, self.satellites), force_mavlink1=force_mavlink1)
+        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.time, self.lat, self.lon, self.custom_mode, self.alt, self.groundspeed, self.heading, self.battery_voltage, self.mission_item, self.battery_remaining, self.flags, self.satellites, self.vehicle_type), force_mavlink1=force_mavlink1)
 
 
 # Define name on the class for backwards compatibility (it is now msgname).
@@ -24254,7 +24255,7 @@ class MAVLink(object):
         """
         self.send(self.event_param_update_encode(seq, value, param_type, param_id, time), force_mavlink1=force_mavlink1)
 
-    def event_telemetry_encode(self, time: int, lat: int, lon: int, alt: int, groundspeed: int, heading: int, battery_voltage: int, mission_item: int, custom_mode: int, battery_remaining: int, flags: int, satellites: int) -> MAVLink_event_telemetry_message:
+    def event_telemetry_encode(self, time: int, lat: int, lon: int, alt: int, groundspeed: int, heading: int, battery_voltage: int, mission_item: int, custom_mode: int, battery_remaining: int, flags: int, satellites: int, vehicle_type: int = 0) -> MAVLink_event_telemetry_message:
         """
         Compact periodic telemetry summary of one UAV.
 
@@ -24270,11 +24271,12 @@ class MAVLink(object):
         battery_remaining         : Remaining battery; 255 unknown. [%] (type:uint8_t)
         flags                     : Condition bits. (type:uint8_t, values:EVENT_STATUS_FLAGS)
         satellites                : Visible satellites. (type:uint8_t)
+        vehicle_type              : Vehicle kind (the autopilot's HEARTBEAT.type): custom_mode numbers mean different modes on Copter, Plane and Rover. 0 (MAV_TYPE_GENERIC): unknown, or a sender from before this field; receivers then read custom_mode as ArduCopter's. (type:uint8_t, values:MAV_TYPE)
 
         """
-        return MAVLink_event_telemetry_message(time, lat, lon, alt, groundspeed, heading, battery_voltage, mission_item, custom_mode, battery_remaining, flags, satellites)
+        return MAVLink_event_telemetry_message(time, lat, lon, alt, groundspeed, heading, battery_voltage, mission_item, custom_mode, battery_remaining, flags, satellites, vehicle_type)
 
-    def event_telemetry_send(self, time: int, lat: int, lon: int, alt: int, groundspeed: int, heading: int, battery_voltage: int, mission_item: int, custom_mode: int, battery_remaining: int, flags: int, satellites: int, force_mavlink1: bool = False) -> None:
+    def event_telemetry_send(self, time: int, lat: int, lon: int, alt: int, groundspeed: int, heading: int, battery_voltage: int, mission_item: int, custom_mode: int, battery_remaining: int, flags: int, satellites: int, vehicle_type: int = 0, force_mavlink1: bool = False) -> None:
         """
         Compact periodic telemetry summary of one UAV.
 
@@ -24290,9 +24292,10 @@ class MAVLink(object):
         battery_remaining         : Remaining battery; 255 unknown. [%] (type:uint8_t)
         flags                     : Condition bits. (type:uint8_t, values:EVENT_STATUS_FLAGS)
         satellites                : Visible satellites. (type:uint8_t)
+        vehicle_type              : Vehicle kind (the autopilot's HEARTBEAT.type): custom_mode numbers mean different modes on Copter, Plane and Rover. 0 (MAV_TYPE_GENERIC): unknown, or a sender from before this field; receivers then read custom_mode as ArduCopter's. (type:uint8_t, values:MAV_TYPE)
 
         """
-        self.send(self.event_telemetry_encode(time, lat, lon, alt, groundspeed, heading, battery_voltage, mission_item, custom_mode, battery_remaining, flags, satellites), force_mavlink1=force_mavlink1)
+        self.send(self.event_telemetry_encode(time, lat, lon, alt, groundspeed, heading, battery_voltage, mission_item, custom_mode, battery_remaining, flags, satellites, vehicle_type), force_mavlink1=force_mavlink1)
 
     def event_detection_encode(self, seq: int, time: int, lat: int, lon: int, alt: int, track_id: int, bbox: Sequence[int], chip_id: int, class_id: int, confidence: int) -> MAVLink_event_detection_message:
         """

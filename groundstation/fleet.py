@@ -6,8 +6,9 @@ Rules:
   route towards it (next hop and hops) and the link quality of a direct neighbour.
 - A UAV is `stale` when nothing was heard from it for `stale_after` seconds.
 - `rows()` is the operator's view, sorted by node id; values a UAV never sent are None.
-- Mode names are ArduCopter's (companion/autopilot/modes): EVENT_TELEMETRY carries the
-  mode number but not the vehicle kind, and the fleet flies copters.
+- Mode names follow the vehicle kind EVENT_TELEMETRY carries (vehicle_type: Copter, Plane
+  and Rover number their modes differently); a sender that does not say gets
+  ArduCopter's names (companion/autopilot/modes.telemetry_mode_name).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from companion.autopilot.modes import mode_name
+from companion.autopilot.modes import telemetry_mode_name
 from dialects import event
 
 STATE_NAMES = {
@@ -68,7 +69,7 @@ class FleetState:
             row.lat, row.lon = message.lat / 1e7, message.lon / 1e7
             row.alt = message.alt / 10
             row.battery = message.battery_remaining
-            row.mode = mode_name(event.MAV_TYPE_QUADROTOR, message.custom_mode)
+            row.mode = telemetry_mode_name(message.vehicle_type, message.custom_mode)
             row.armed = bool(message.flags & event.EVENT_STATUS_FLAGS_ARMED)
             row.mission_item = message.mission_item
         elif msgid == event.MAVLINK_MSG_ID_EVENT_STATUS:

@@ -26,7 +26,8 @@ Rules:
     * mission items, bulk data: by what they carry (mission or transfer and position).
 - Payload: the message's fields in the dialect's units (dialects/event.xml), arrays as
   lists, char arrays as str, plus `lat_deg`/`lon_deg` where lat/lon exist, enum names
-  where they help a reader (`outcome_name`), and `gateway`, the ground station it came
+  where they help a reader (`outcome_name`; a telemetry's `mode_name`, named for its
+  vehicle kind), and `gateway`, the ground station it came
   through. Key material (EVENT_GROUP_KEY) and security control never become records.
 """
 
@@ -41,6 +42,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from companion.autopilot.modes import telemetry_mode_name
 from companion.node import issued_at
 from dialects import event
 
@@ -250,6 +252,8 @@ def _payload(message: Any) -> dict[str, Any]:
     for axis in ("lat", "lon"):
         if isinstance(payload.get(axis), int):
             payload[f"{axis}_deg"] = payload[axis] / 1e7
+    if message.get_msgId() == event.MAVLINK_MSG_ID_EVENT_TELEMETRY:
+        payload["mode_name"] = telemetry_mode_name(message.vehicle_type, message.custom_mode)
     if message.get_msgId() == event.MAVLINK_MSG_ID_EVENT_ACK:
         payload["outcome_name"] = OUTCOME_NAMES.get(message.outcome, str(message.outcome))
         payload["acked_type"] = MSG_TYPE_NAMES.get(message.msg_type, str(message.msg_type))

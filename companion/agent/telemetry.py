@@ -56,6 +56,7 @@ def telemetry(state: VehicleState, fleet_time: float, flags: int) -> Any:
         battery_remaining=_clamp(state.battery_remaining or 0, 0, 100),
         flags=flags,
         satellites=_clamp(state.satellites or 0, 0, 255),
+        vehicle_type=state.vehicle_type or event.MAV_TYPE_GENERIC,
     )
 
 

@@ -70,6 +70,13 @@ def mode_name(mav_type: int, custom_mode: int) -> str:
     return modes_of(mav_type).get(custom_mode, f"MODE_{custom_mode}")
 
 
+def telemetry_mode_name(vehicle_type: int, custom_mode: int) -> str:
+    """The mode an EVENT_TELEMETRY names: by its vehicle_type, or by ArduCopter's table when
+    the sender did not say (0, MAV_TYPE_GENERIC: also every sender from before the field)."""
+    kind = event.MAV_TYPE_QUADROTOR if vehicle_type == event.MAV_TYPE_GENERIC else vehicle_type
+    return mode_name(kind, custom_mode)
+
+
 def mode_number(mav_type: int, name: str) -> int | None:
     """The custom_mode of a mode name on this vehicle kind, or None if it has no such mode."""
     for number, known in modes_of(mav_type).items():

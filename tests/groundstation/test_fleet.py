@@ -6,7 +6,9 @@ from dialects import event
 from groundstation.fleet import FleetState
 
 
-def telemetry(custom_mode: int, *, armed: bool = True) -> event.MAVLink_event_telemetry_message:
+def telemetry(
+    custom_mode: int, *, armed: bool = True, vehicle_type: int = event.MAV_TYPE_QUADROTOR
+) -> event.MAVLink_event_telemetry_message:
     flags = event.EVENT_STATUS_FLAGS_ARMED if armed else 0
     return event.MAVLink_event_telemetry_message(
         1_750_000_000,
@@ -21,6 +23,7 @@ def telemetry(custom_mode: int, *, armed: bool = True) -> event.MAVLink_event_te
         87,
         flags,
         14,
+        vehicle_type,
     )
 
 
@@ -32,6 +35,19 @@ def test_telemetry_fills_the_row_with_arducopter_mode_names() -> None:
     assert fleet.heard(2, telemetry(250), now=11.0).mode == "MODE_250"
     assert fleet.heard(2, telemetry(17, armed=False), now=12.0).mode == "BRAKE"
     assert fleet.rows()[0].armed is False
+
+
+def test_mode_names_follow_the_vehicle_kind_the_telemetry_carries() -> None:
+    fleet = FleetState()
+    kinds = [
+        (event.MAV_TYPE_FIXED_WING, 11, "RTL"),
+        (event.MAV_TYPE_GROUND_ROVER, 4, "HOLD"),
+        (event.MAV_TYPE_QUADROTOR, 11, "DRIFT"),
+        # a sender that does not say (0: MAV_TYPE_GENERIC, or older than the field): Copter's
+        (event.MAV_TYPE_GENERIC, 11, "DRIFT"),
+    ]
+    for node, (kind, number, name) in enumerate(kinds, start=2):
+        assert fleet.heard(node, telemetry(number, vehicle_type=kind), now=1.0).mode == name
 
 
 def test_status_and_detections_and_staleness() -> None:

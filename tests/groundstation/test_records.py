@@ -169,6 +169,15 @@ def test_detection_becomes_a_record_in_dialect_units() -> None:
     assert Record.from_json(json.loads(json.dumps(made.to_json()))) == made
 
 
+def test_telemetry_names_its_mode_for_its_vehicle_kind() -> None:
+    plane = telemetry(100, 1)
+    plane.custom_mode, plane.vehicle_type = 11, event.MAV_TYPE_FIXED_WING
+    made = record_from_message(7, plane, 2).payload
+    assert (made["custom_mode"], made["vehicle_type"], made["mode_name"]) == (11, 1, "RTL")
+    unsaid = telemetry(100, 1)  # vehicle_type 0: a sender that did not say gets Copter's
+    assert record_from_message(7, unsaid, 2).payload["mode_name"] == "GUIDED"
+
+
 def test_a_duplicate_from_the_radio_has_the_same_id() -> None:
     first = record_from_message(7, detection(seq=5), 1, received=1.0)
     again = record_from_message(7, detection(seq=5), 1, received=2.0)
