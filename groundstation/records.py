@@ -27,8 +27,8 @@ Rules:
 - Payload: the message's fields in the dialect's units (dialects/event.xml), arrays as
   lists, char arrays as str, plus `lat_deg`/`lon_deg` where lat/lon exist, enum names
   where they help a reader (`outcome_name`; a telemetry's `mode_name`, named for its
-  vehicle kind), and `gateway`, the ground station it came
-  through. Key material (EVENT_GROUP_KEY) and security control never become records.
+  vehicle kind), and `gateway`, the ground station it came through. Key material
+  (EVENT_GROUP_KEY) and security control never become records.
 """
 
 from __future__ import annotations
