@@ -52,20 +52,33 @@ def build(directory: Path) -> Path:
     return library
 
 
+PROBE = (
+    "import json; from bench import slow_flush;"
+    " print(json.dumps({'loaded': slow_flush.flush_counter() is not None}))"
+)
+"""A child that says whether the double is loaded in it."""
+
+
 def run_python(args: Sequence[str], delay_us: int) -> dict[str, Any]:
     """Run `python *args` from the project root with every flush `delay_us` slower; the
-    JSON object it prints on its last line of standard output."""
+    JSON object it prints on its last line of standard output. Raises
+    SlowFlushUnavailable when the double cannot be built or the loader refuses it."""
     with tempfile.TemporaryDirectory(prefix="bench-slow-flush-") as directory:
-        library = build(Path(directory))
-        env = {**os.environ, "LD_PRELOAD": str(library), DELAY_ENV: str(delay_us)}
-        done = subprocess.run(
-            [sys.executable, *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=Path(__file__).resolve().parents[1],
-            check=False,
-        )
+        env = {**os.environ, "LD_PRELOAD": str(build(Path(directory))), DELAY_ENV: str(delay_us)}
+        if not _run(["-c", PROBE], env)["loaded"]:
+            raise SlowFlushUnavailable("the dynamic loader did not preload the double")
+        return _run(args, env)
+
+
+def _run(args: Sequence[str], env: dict[str, str]) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"python {args[0]} ... under slow flushes failed: {done.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])

@@ -35,3 +35,13 @@ def test_each_flush_is_counted_and_waits_the_delay(tmp_path: Path) -> None:
 
 def test_without_the_double_no_counter() -> None:
     assert slow_flush.flush_counter() is None
+
+
+def test_a_double_the_loader_refuses_is_said_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    not_a_library = tmp_path / "libslowflush.so"
+    not_a_library.write_bytes(b"")
+    monkeypatch.setattr(slow_flush, "build", lambda directory: not_a_library)
+    with pytest.raises(slow_flush.SlowFlushUnavailable, match="did not preload"):
+        slow_flush.run_python(["-c", "print('{}')"], delay_us=0)
