@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import trio
 
@@ -122,11 +123,30 @@ def seed_concurrent_rate(threads: int, n: int) -> float:
     return stored / elapsed
 
 
-async def enqueue_rate(path: Path, producers: int, n: int) -> tuple[float, float]:
-    """Committed enqueues per second with `producers` tasks; items per commit (fsync)."""
+class Enqueued(NamedTuple):
+    rate: float
+    """Committed enqueues per second."""
+    per_commit: float
+    """Items per commit (one fsync each)."""
+    flushes: float | None
+    """Flushes per message, counted by the slow-flush double; None without it."""
+
+
+def flush_meter(flushes: Callable[[], int] | None) -> Callable[[int], float | None]:
+    """Start counting flushes now; the function returned gives flushes per message once
+    `messages` were made (None when nothing counts flushes)."""
+    before = flushes() if flushes else 0
+    return lambda messages: None if flushes is None else (flushes() - before) / messages
+
+
+async def enqueue_rate(
+    path: Path, producers: int, n: int, flushes: Callable[[], int] | None
+) -> Enqueued:
+    """Committed enqueues with `producers` tasks, about `n` in all."""
     async with open_outbox(path, max_messages=10 * n) as outbox:
         per_task = n // producers
         commits = outbox.commits
+        per_message = flush_meter(flushes)
         start = time.perf_counter()
 
         async def produce(task: int) -> None:
@@ -144,8 +164,9 @@ async def enqueue_rate(path: Path, producers: int, n: int) -> tuple[float, float
         async with trio.open_nursery() as nursery:
             for task in range(producers):
                 nursery.start_soon(produce, task)
+        elapsed = time.perf_counter() - start
         done = per_task * producers
-        return done / (time.perf_counter() - start), done / max(1, outbox.commits - commits)
+        return Enqueued(done / elapsed, done / max(1, outbox.commits - commits), per_message(done))
 
 
 async def drain_rate(path: Path) -> float:
@@ -169,13 +190,11 @@ async def measure(
     found: dict[str, float] = {}
     path = directory / "outbox.db"
     for producers in (1, 8, 64):
-        before = flushes() if flushes else 0
-        rate, per_commit = await enqueue_rate(path, producers, per_run)
-        found[f"enqueue x{producers}"] = rate
-        found[f"per commit x{producers}"] = per_commit
-        if flushes:
-            done = per_run // producers * producers
-            found[f"flushes x{producers}"] = (flushes() - before) / done
+        run = await enqueue_rate(path, producers, per_run, flushes)
+        found[f"enqueue x{producers}"] = run.rate
+        found[f"per commit x{producers}"] = run.per_commit
+        if run.flushes is not None:
+            found[f"flushes x{producers}"] = run.flushes
     if drain:
         found["drain"] = await drain_rate(path)
     return found
@@ -193,10 +212,10 @@ def figures(*, quick: bool, slow: bool) -> dict[str, float]:
         ("seed x1", seed_buffer_rate()),
         ("seed x8", partial(seed_concurrent_rate, 8)),
     ):
-        before = flushes() if flushes else 0
+        per_message = flush_meter(flushes)
         found[name] = measure_seed(seed_runs)
-        if flushes:
-            found[f"flushes {name}"] = (flushes() - before) / seed_runs
+        if (counted := per_message(seed_runs)) is not None:
+            found[f"flushes {name}"] = counted
     return found
 
 
