@@ -15,10 +15,13 @@ Rules:
   been lost), but handed to the application once: the duplicate filter decides.
 - Mesh control frames go out at HIGH priority: above telemetry and bulk, so routes
   survive a busy channel, and below CRITICAL, so they never delay an abort.
-- A message older than its priority's time to live when it arrives (by the `time` it
-  carries: the application's, or the sending node's stamp if it left it 0) is dropped
-  and, if it needs an ACK, answered EXPIRED: relays holding frames through an outage
-  could otherwise deliver what the seed says must die.
+- Age, not clocks (docs/protocol.md, "Time"): every copy of a message that has an `age`
+  field is sealed with its age then (`send`'s `held`, the caller's outbox time, plus the
+  time since). A command older than its priority's time to live when it arrives is
+  dropped and answered EXPIRED: an abort that comes a minute late must not act. A
+  detection is never refused for its age: a late one is data the cloud still wants, and
+  the application tells late from live by the age (`Arrived.age`). The `time` fields are
+  wall-clock stamps for the record; node clocks disagree, so no decision reads them.
 - Unsealed inner messages never reach the application: a sealed envelope is the only
   way in (the link admits signed frames only, and the session layer opens them).
 """
@@ -68,8 +71,22 @@ SEALED = frozenset(
 )
 
 
-CLOCK_SLACK = 2.0
-"""Seconds of disagreement between node clocks tolerated when judging a message's age."""
+AGE_MAX_MS = 0xFFFFFFFF
+LATE_AFTER = TTL[Priority.HIGH]
+"""A detection older than this when it arrives is late: past the alert time to live of
+its default priority, so the alert is moot but the record is not."""
+
+
+def set_age(message: Any, age: float) -> None:
+    """Write `age` (seconds) into a message that carries one, in ms, saturating."""
+    if hasattr(message, "age"):
+        message.age = min(AGE_MAX_MS, max(0, round(age * 1000)))
+
+
+def age_of(message: Any) -> float | None:
+    """The age (seconds) a message arrived with; None if its type carries none."""
+    age = getattr(message, "age", None)
+    return None if age is None else float(age) / 1000
 
 
 def stamp(message: Any, now: float) -> None:
@@ -98,6 +115,8 @@ class Arrived:
     """One inner message, or a bundle: a mission assignment and its items."""
     priority: int
     at: float
+    age: float | None = None
+    """How old the head message was when it was sealed (seconds), if its type says."""
 
 
 class NodeStack:
@@ -152,14 +171,22 @@ class NodeStack:
         *,
         priority: Priority | None = None,
         attached: tuple[Any, ...] = (),
+        held: float = 0.0,
+        ttl: float | None = None,
     ) -> int:
-        """Send an inner message (and `attached` in its bundle); returns its seq (0: none)."""
+        """Send an inner message (and `attached` in its bundle); returns its seq (0: none).
+
+        `held`: how long the caller (its outbox) already had the message; `ttl`: how long
+        it may still live, if less than its priority's time to live.
+        """
         chosen = default_priority(message.get_msgId()) if priority is None else priority
         stamp(message, self.fleet_time(wall))
         # Numbering starts from the fleet time (256 a second): after a reboot it runs on
         # past anything sent before, so the receiver's duplicate filter takes it as new.
         first_seq = int(self.fleet_time(wall) * 256)
-        seq = self.reliable.send(dst, message, chosen, now, attached=attached, first_seq=first_seq)
+        seq = self.reliable.send(
+            dst, message, chosen, now, attached=attached, first_seq=first_seq, held=held, ttl=ttl
+        )
         self._pump(now, wall)
         return seq
 
@@ -237,10 +264,11 @@ class NodeStack:
         if not bundle:
             return
         head = bundle[0].get_msgId()
-        issued = issued_at(bundle[0])
-        ttl = TTL[Priority(delivered.priority)]
-        if issued is not None and self.fleet_time(wall) - issued > ttl + CLOCK_SLACK:
-            self.counters["stale"] += 1  # relays held it past its time to live
+        age = age_of(bundle[0])
+        if head == event.MAVLINK_MSG_ID_EVENT_DETECTION:
+            self.counters["late"] += age is not None and age > LATE_AFTER
+        elif age is not None and age > TTL[Priority(delivered.priority)]:
+            self.counters["stale"] += 1
             if head in ACK_REQUIRED:
                 ack = event.MAVLink_event_ack_message(
                     bundle[0].seq, MESSAGE_TYPE[head], event.EVENT_OUTCOME_EXPIRED, b""
@@ -254,7 +282,7 @@ class NodeStack:
             self.sessions.send(delivered.src, [ack], delivered.priority, now, wall)
             if not self.dedupe.first_time(delivered.src, bundle[0].seq):
                 return
-        self.arrived.append(Arrived(delivered.src, bundle, delivered.priority, now))
+        self.arrived.append(Arrived(delivered.src, bundle, delivered.priority, now, age))
 
     def _track_paths(self, now: float) -> None:
         """Tell the sender when a destination it is waiting on becomes reachable again."""
@@ -271,6 +299,7 @@ class NodeStack:
 
     def _pump(self, now: float, wall: float) -> None:
         for outgoing in self.reliable.messages_to_send():
+            set_age(outgoing.messages[0], now - outgoing.born)
             self.sessions.send(outgoing.dst, list(outgoing.messages), outgoing.priority, now, wall)
         while (reliability_event := self.reliable.next_event()) is not None:
             self.events.append(reliability_event)

@@ -4,7 +4,10 @@ Rules:
 - Keys are loaded and checked against the node id before any device or file is opened
   (KeystoreError otherwise).
 - The state directory is created when missing; it holds the signing timestamp (so link
-  signatures never reuse one after a restart) and the radio outbox named by the caller.
+  signatures never reuse one after a restart), the node clock's checkpoint (so message
+  ages survive a restart, `node_clock.py`) and the radio outbox named by the caller,
+  whose rows are timed on that node clock. The checkpoint is written again on the way
+  out, so a clean stop loses no time.
 - Opened in order: radio endpoint, radio outbox; the node stack, its runtime and the
   outbox's sync are built on them. Leaving the context closes them in reverse order.
 - The caller wires the runtime's callbacks (`on_event`, `on_arrival`) to its application.
@@ -21,6 +24,7 @@ from typing import Protocol
 from .link.signing import SigningClock
 from .link.timestamp_store import TimestampStore
 from .node import NodeStack
+from .node_clock import NodeClock
 from .outbox import open_outbox
 from .outbox.sync import OutboxSync, valid_bundle
 from .runtime import StackRuntime
@@ -56,11 +60,15 @@ async def open_radio_node(
     keys = load_own_keys(config.keys, config.node_id)
     config.state_dir.mkdir(parents=True, exist_ok=True)
     stamps = TimestampStore(config.state_dir / "signing.timestamp")
+    node_clock = NodeClock.open(config.state_dir / "node.clock", wall_clock)
     async with AsyncExitStack() as stack:
+        stack.callback(node_clock.save)
         radio = await stack.enter_async_context(open_endpoint(config.radio))
         outbox = await stack.enter_async_context(
-            open_outbox(config.state_dir / outbox_name, validate=valid_bundle, clock=wall_clock)
+            open_outbox(config.state_dir / outbox_name, validate=valid_bundle, clock=node_clock)
         )
         node = NodeStack(keys, config.link_key, gateway=gateway, clock=SigningClock(stamps.load()))
-        runtime = StackRuntime(node, radio, wall_clock=wall_clock, store=stamps)
+        runtime = StackRuntime(
+            node, radio, wall_clock=wall_clock, store=stamps, node_clock=node_clock
+        )
         yield runtime, OutboxSync(outbox, runtime)

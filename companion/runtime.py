@@ -6,7 +6,8 @@ the timer, repeat):
   gives, one frame at a time, awaiting the transport (on a radio that takes airtime,
   so the node paces itself to the channel); one sleeps until the stack's next deadline.
 - Before a frame leaves, the signing clock's reservation is saved if it needs to be
-  (`TimestampStore`), so a restart never reuses a signing timestamp.
+  (`TimestampStore`), so a restart never reuses a signing timestamp. The node clock
+  (`node_clock.py`), when given, is checkpointed by its own task.
 - Any input or timer may create work: the transmitter and the timer are woken after each.
 - Delivery: given `on_arrival` / `on_event`, the runtime hands each arrived message and
   each reliability event to them once, as soon as the stack produces it, and keeps none.
@@ -23,6 +24,7 @@ import trio
 
 from .link.timestamp_store import TimestampStore, save_reservation
 from .node import Arrived, NodeStack
+from .node_clock import NodeClock
 from .reliability.events import Event
 from .transport import Transport
 
@@ -37,6 +39,7 @@ class StackRuntime:
         *,
         wall_clock: Callable[[], float] = time.time,
         store: TimestampStore | None = None,
+        node_clock: NodeClock | None = None,
         on_arrival: Callable[[Arrived], None] | None = None,
         on_event: Callable[[Event], None] | None = None,
     ) -> None:
@@ -44,6 +47,7 @@ class StackRuntime:
         self.transport = transport
         self._wall = wall_clock
         self._store = store
+        self.node_clock = node_clock
         self.on_arrival = on_arrival
         self.on_event = on_event
         self._work = trio.Event()
@@ -59,6 +63,8 @@ class StackRuntime:
             nursery.start_soon(self._receive_loop)
             nursery.start_soon(self._transmit_loop)
             nursery.start_soon(self._timer_loop)
+            if self.node_clock is not None:
+                nursery.start_soon(self.node_clock.run)
 
     def wall(self) -> float:
         """The wall clock this runtime gives its stack."""

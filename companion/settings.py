@@ -8,6 +8,7 @@ Rules:
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +64,13 @@ def integer(table: dict[str, Any], key: str, default: int | None, low: int, high
 
 def number(table: dict[str, Any], key: str, default: float, low: float) -> float:
     value = setting(table, key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= low:
-        raise ConfigError(f"{key} must be a number of at least {low}, not {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not value >= low
+    ):
+        raise ConfigError(f"{key} must be a finite number of at least {low}, not {value!r}")
     return float(value)
 
 

@@ -8402,22 +8402,22 @@ class MAVLink_event_mission_assign_message(MAVLink_message):
 
     id = MAVLINK_MSG_ID_EVENT_MISSION_ASSIGN
     msgname = "EVENT_MISSION_ASSIGN"
-    fieldnames = ["seq", "mission_id", "item_count", "flags", "speed", "time"]
-    ordered_fieldnames = ["seq", "mission_id", "item_count", "flags", "speed", "time"]
-    fieldtypes = ["uint32_t", "uint16_t", "uint16_t", "uint8_t", "uint8_t", "uint32_t"]
+    fieldnames = ["seq", "mission_id", "item_count", "flags", "speed", "time", "age"]
+    ordered_fieldnames = ["seq", "mission_id", "item_count", "flags", "speed", "time", "age"]
+    fieldtypes = ["uint32_t", "uint16_t", "uint16_t", "uint8_t", "uint8_t", "uint32_t", "uint32_t"]
     fielddisplays_by_name: Dict[str, str] = {"flags": "bitmask"}
     fieldenums_by_name: Dict[str, str] = {"flags": "EVENT_MISSION_FLAGS"}
-    fieldunits_by_name: Dict[str, str] = {"speed": "dm/s", "time": "s"}
-    native_format = bytearray(b"<IHHBBI")
-    orders = [0, 1, 2, 3, 4, 5]
-    lengths = [1, 1, 1, 1, 1, 1]
-    array_lengths = [0, 0, 0, 0, 0, 0]
+    fieldunits_by_name: Dict[str, str] = {"speed": "dm/s", "time": "s", "age": "ms"}
+    native_format = bytearray(b"<IHHBBII")
+    orders = [0, 1, 2, 3, 4, 5, 6]
+    lengths = [1, 1, 1, 1, 1, 1, 1]
+    array_lengths = [0, 0, 0, 0, 0, 0, 0]
     crc_extra = 10
-    unpacker = struct.Struct("<IHHBBI")
+    unpacker = struct.Struct("<IHHBBII")
     instance_field = None
     instance_offset = -1
 
-    def __init__(self, seq: int, mission_id: int, item_count: int, flags: int, speed: int, time: int = 0):
+    def __init__(self, seq: int, mission_id: int, item_count: int, flags: int, speed: int, time: int = 0, age: int = 0):
         MAVLink_message.__init__(self, MAVLink_event_mission_assign_message.id, MAVLink_event_mission_assign_message.msgname)
         self._fieldnames = MAVLink_event_mission_assign_message.fieldnames
         self._instance_field = MAVLink_event_mission_assign_message.instance_field
@@ -8428,9 +8428,10 @@ class MAVLink_event_mission_assign_message(MAVLink_message):
         self.flags = flags
         self.speed = speed
         self.time = time
+        self.age = age
 
     def pack(self, mav: "MAVLink", force_mavlink1: bool = False) -> bytes:
-        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.seq, self.mission_id, self.item_count, self.flags, self.speed, self.time), force_mavlink1=force_mavlink1)
+        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.seq, self.mission_id, self.item_count, self.flags, self.speed, self.time, self.age), force_mavlink1=force_mavlink1)
 
 
 # Define name on the class for backwards compatibility (it is now msgname).
@@ -8491,22 +8492,22 @@ class MAVLink_event_mission_abort_message(MAVLink_message):
 
     id = MAVLINK_MSG_ID_EVENT_MISSION_ABORT
     msgname = "EVENT_MISSION_ABORT"
-    fieldnames = ["seq", "mission_id", "action", "time"]
-    ordered_fieldnames = ["seq", "mission_id", "action", "time"]
-    fieldtypes = ["uint32_t", "uint16_t", "uint8_t", "uint32_t"]
+    fieldnames = ["seq", "mission_id", "action", "time", "age"]
+    ordered_fieldnames = ["seq", "mission_id", "action", "time", "age"]
+    fieldtypes = ["uint32_t", "uint16_t", "uint8_t", "uint32_t", "uint32_t"]
     fielddisplays_by_name: Dict[str, str] = {}
     fieldenums_by_name: Dict[str, str] = {"action": "EVENT_ABORT_ACTION"}
-    fieldunits_by_name: Dict[str, str] = {"time": "s"}
-    native_format = bytearray(b"<IHBI")
-    orders = [0, 1, 2, 3]
-    lengths = [1, 1, 1, 1]
-    array_lengths = [0, 0, 0, 0]
+    fieldunits_by_name: Dict[str, str] = {"time": "s", "age": "ms"}
+    native_format = bytearray(b"<IHBII")
+    orders = [0, 1, 2, 3, 4]
+    lengths = [1, 1, 1, 1, 1]
+    array_lengths = [0, 0, 0, 0, 0]
     crc_extra = 211
-    unpacker = struct.Struct("<IHBI")
+    unpacker = struct.Struct("<IHBII")
     instance_field = None
     instance_offset = -1
 
-    def __init__(self, seq: int, mission_id: int, action: int, time: int = 0):
+    def __init__(self, seq: int, mission_id: int, action: int, time: int = 0, age: int = 0):
         MAVLink_message.__init__(self, MAVLink_event_mission_abort_message.id, MAVLink_event_mission_abort_message.msgname)
         self._fieldnames = MAVLink_event_mission_abort_message.fieldnames
         self._instance_field = MAVLink_event_mission_abort_message.instance_field
@@ -8515,9 +8516,10 @@ class MAVLink_event_mission_abort_message(MAVLink_message):
         self.mission_id = mission_id
         self.action = action
         self.time = time
+        self.age = age
 
     def pack(self, mav: "MAVLink", force_mavlink1: bool = False) -> bytes:
-        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.seq, self.mission_id, self.action, self.time), force_mavlink1=force_mavlink1)
+        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.seq, self.mission_id, self.action, self.time, self.age), force_mavlink1=force_mavlink1)
 
 
 # Define name on the class for backwards compatibility (it is now msgname).
@@ -8533,22 +8535,22 @@ class MAVLink_event_retask_message(MAVLink_message):
 
     id = MAVLINK_MSG_ID_EVENT_RETASK
     msgname = "EVENT_RETASK"
-    fieldnames = ["seq", "lat", "lon", "alt", "item", "track_id", "loiter_time", "mode", "time"]
-    ordered_fieldnames = ["seq", "lat", "lon", "alt", "item", "track_id", "loiter_time", "mode", "time"]
-    fieldtypes = ["uint32_t", "int32_t", "int32_t", "int16_t", "uint16_t", "uint16_t", "uint16_t", "uint8_t", "uint32_t"]
+    fieldnames = ["seq", "lat", "lon", "alt", "item", "track_id", "loiter_time", "mode", "time", "age"]
+    ordered_fieldnames = ["seq", "lat", "lon", "alt", "item", "track_id", "loiter_time", "mode", "time", "age"]
+    fieldtypes = ["uint32_t", "int32_t", "int32_t", "int16_t", "uint16_t", "uint16_t", "uint16_t", "uint8_t", "uint32_t", "uint32_t"]
     fielddisplays_by_name: Dict[str, str] = {}
     fieldenums_by_name: Dict[str, str] = {"mode": "EVENT_RETASK_MODE"}
-    fieldunits_by_name: Dict[str, str] = {"lat": "degE7", "lon": "degE7", "alt": "dm", "loiter_time": "s", "time": "s"}
-    native_format = bytearray(b"<IiihHHHBI")
-    orders = [0, 1, 2, 3, 4, 5, 6, 7, 8]
-    lengths = [1, 1, 1, 1, 1, 1, 1, 1, 1]
-    array_lengths = [0, 0, 0, 0, 0, 0, 0, 0, 0]
+    fieldunits_by_name: Dict[str, str] = {"lat": "degE7", "lon": "degE7", "alt": "dm", "loiter_time": "s", "time": "s", "age": "ms"}
+    native_format = bytearray(b"<IiihHHHBII")
+    orders = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    lengths = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+    array_lengths = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
     crc_extra = 16
-    unpacker = struct.Struct("<IiihHHHBI")
+    unpacker = struct.Struct("<IiihHHHBII")
     instance_field = None
     instance_offset = -1
 
-    def __init__(self, seq: int, lat: int, lon: int, alt: int, item: int, track_id: int, loiter_time: int, mode: int, time: int = 0):
+    def __init__(self, seq: int, lat: int, lon: int, alt: int, item: int, track_id: int, loiter_time: int, mode: int, time: int = 0, age: int = 0):
         MAVLink_message.__init__(self, MAVLink_event_retask_message.id, MAVLink_event_retask_message.msgname)
         self._fieldnames = MAVLink_event_retask_message.fieldnames
         self._instance_field = MAVLink_event_retask_message.instance_field
@@ -8562,9 +8564,10 @@ class MAVLink_event_retask_message(MAVLink_message):
         self.loiter_time = loiter_time
         self.mode = mode
         self.time = time
+        self.age = age
 
     def pack(self, mav: "MAVLink", force_mavlink1: bool = False) -> bytes:
-        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.seq, self.lat, self.lon, self.alt, self.item, self.track_id, self.loiter_time, self.mode, self.time), force_mavlink1=force_mavlink1)
+        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.seq, self.lat, self.lon, self.alt, self.item, self.track_id, self.loiter_time, self.mode, self.time, self.age), force_mavlink1=force_mavlink1)
 
 
 # Define name on the class for backwards compatibility (it is now msgname).
@@ -8580,22 +8583,22 @@ class MAVLink_event_param_update_message(MAVLink_message):
 
     id = MAVLINK_MSG_ID_EVENT_PARAM_UPDATE
     msgname = "EVENT_PARAM_UPDATE"
-    fieldnames = ["seq", "value", "param_type", "param_id", "time"]
-    ordered_fieldnames = ["seq", "value", "param_type", "param_id", "time"]
-    fieldtypes = ["uint32_t", "float", "uint8_t", "char", "uint32_t"]
+    fieldnames = ["seq", "value", "param_type", "param_id", "time", "age"]
+    ordered_fieldnames = ["seq", "value", "param_type", "param_id", "time", "age"]
+    fieldtypes = ["uint32_t", "float", "uint8_t", "char", "uint32_t", "uint32_t"]
     fielddisplays_by_name: Dict[str, str] = {}
     fieldenums_by_name: Dict[str, str] = {"param_type": "MAV_PARAM_TYPE"}
-    fieldunits_by_name: Dict[str, str] = {"time": "s"}
-    native_format = bytearray(b"<IfBcI")
-    orders = [0, 1, 2, 3, 4]
-    lengths = [1, 1, 1, 1, 1]
-    array_lengths = [0, 0, 0, 16, 0]
+    fieldunits_by_name: Dict[str, str] = {"time": "s", "age": "ms"}
+    native_format = bytearray(b"<IfBcII")
+    orders = [0, 1, 2, 3, 4, 5]
+    lengths = [1, 1, 1, 1, 1, 1]
+    array_lengths = [0, 0, 0, 16, 0, 0]
     crc_extra = 190
-    unpacker = struct.Struct("<IfB16sI")
+    unpacker = struct.Struct("<IfB16sII")
     instance_field = None
     instance_offset = -1
 
-    def __init__(self, seq: int, value: float, param_type: int, param_id: bytes, time: int = 0):
+    def __init__(self, seq: int, value: float, param_type: int, param_id: bytes, time: int = 0, age: int = 0):
         MAVLink_message.__init__(self, MAVLink_event_param_update_message.id, MAVLink_event_param_update_message.msgname)
         self._fieldnames = MAVLink_event_param_update_message.fieldnames
         self._instance_field = MAVLink_event_param_update_message.instance_field
@@ -8606,9 +8609,10 @@ class MAVLink_event_param_update_message(MAVLink_message):
         self._param_id_raw = param_id
         self.param_id = param_id.split(b"\x00", 1)[0].decode("ascii", errors="replace")
         self.time = time
+        self.age = age
 
     def pack(self, mav: "MAVLink", force_mavlink1: bool = False) -> bytes:
-        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.seq, self.value, self.param_type, self._param_id_raw, self.time), force_mavlink1=force_mavlink1)
+        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.seq, self.value, self.param_type, self._param_id_raw, self.time, self.age), force_mavlink1=force_mavlink1)
 
 
 # Define name on the class for backwards compatibility (it is now msgname).
@@ -8668,27 +8672,29 @@ setattr(MAVLink_event_telemetry_message, "name", mavlink_msg_deprecated_name_pro
 
 class MAVLink_event_detection_message(MAVLink_message):
     """
-    An onboard detection. HIGH priority. ACK required.
+    An onboard detection. HIGH priority while it is fresh; once older
+    than HIGH's time to live its sender keeps it and sends it on at
+    LOW priority, and it reaches the cloud flagged late. ACK required.
     """
 
     id = MAVLINK_MSG_ID_EVENT_DETECTION
     msgname = "EVENT_DETECTION"
-    fieldnames = ["seq", "time", "lat", "lon", "alt", "track_id", "bbox", "chip_id", "class_id", "confidence"]
-    ordered_fieldnames = ["time", "seq", "lat", "lon", "alt", "track_id", "bbox", "chip_id", "class_id", "confidence"]
-    fieldtypes = ["uint32_t", "uint64_t", "int32_t", "int32_t", "int16_t", "uint16_t", "uint16_t", "uint16_t", "uint8_t", "uint8_t"]
+    fieldnames = ["seq", "time", "lat", "lon", "alt", "track_id", "bbox", "chip_id", "class_id", "confidence", "age"]
+    ordered_fieldnames = ["time", "seq", "lat", "lon", "alt", "track_id", "bbox", "chip_id", "class_id", "confidence", "age"]
+    fieldtypes = ["uint32_t", "uint64_t", "int32_t", "int32_t", "int16_t", "uint16_t", "uint16_t", "uint16_t", "uint8_t", "uint8_t", "uint32_t"]
     fielddisplays_by_name: Dict[str, str] = {}
     fieldenums_by_name: Dict[str, str] = {}
-    fieldunits_by_name: Dict[str, str] = {"time": "ms", "lat": "degE7", "lon": "degE7", "alt": "m", "confidence": "%"}
-    native_format = bytearray(b"<QIiihHHHBB")
-    orders = [1, 0, 2, 3, 4, 5, 6, 7, 8, 9]
-    lengths = [1, 1, 1, 1, 1, 1, 4, 1, 1, 1]
-    array_lengths = [0, 0, 0, 0, 0, 0, 4, 0, 0, 0]
+    fieldunits_by_name: Dict[str, str] = {"time": "ms", "lat": "degE7", "lon": "degE7", "alt": "m", "confidence": "%", "age": "ms"}
+    native_format = bytearray(b"<QIiihHHHBBI")
+    orders = [1, 0, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    lengths = [1, 1, 1, 1, 1, 1, 4, 1, 1, 1, 1]
+    array_lengths = [0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0]
     crc_extra = 84
-    unpacker = struct.Struct("<QIiihH4HHBB")
+    unpacker = struct.Struct("<QIiihH4HHBBI")
     instance_field = None
     instance_offset = -1
 
-    def __init__(self, seq: int, time: int, lat: int, lon: int, alt: int, track_id: int, bbox: Sequence[int], chip_id: int, class_id: int, confidence: int):
+    def __init__(self, seq: int, time: int, lat: int, lon: int, alt: int, track_id: int, bbox: Sequence[int], chip_id: int, class_id: int, confidence: int, age: int = 0):
         MAVLink_message.__init__(self, MAVLink_event_detection_message.id, MAVLink_event_detection_message.msgname)
         self._fieldnames = MAVLink_event_detection_message.fieldnames
         self._instance_field = MAVLink_event_detection_message.instance_field
@@ -8703,9 +8709,10 @@ class MAVLink_event_detection_message(MAVLink_message):
         self.chip_id = chip_id
         self.class_id = class_id
         self.confidence = confidence
+        self.age = age
 
     def pack(self, mav: "MAVLink", force_mavlink1: bool = False) -> bytes:
-        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.time, self.seq, self.lat, self.lon, self.alt, self.track_id, self.bbox[0], self.bbox[1], self.bbox[2], self.bbox[3], self.chip_id, self.class_id, self.confidence), force_mavlink1=force_mavlink1)
+        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.time, self.seq, self.lat, self.lon, self.alt, self.track_id, self.bbox[0], self.bbox[1], self.bbox[2], self.bbox[3], self.chip_id, self.class_id, self.confidence, self.age), force_mavlink1=force_mavlink1)
 
 
 # Define name on the class for backwards compatibility (it is now msgname).
@@ -8852,22 +8859,22 @@ class MAVLink_event_bulk_header_message(MAVLink_message):
 
     id = MAVLINK_MSG_ID_EVENT_BULK_HEADER
     msgname = "EVENT_BULK_HEADER"
-    fieldnames = ["seq", "size", "transfer_id", "kind", "compression", "time"]
-    ordered_fieldnames = ["seq", "size", "transfer_id", "kind", "compression", "time"]
-    fieldtypes = ["uint32_t", "uint32_t", "uint16_t", "uint8_t", "uint8_t", "uint32_t"]
+    fieldnames = ["seq", "size", "transfer_id", "kind", "compression", "time", "age"]
+    ordered_fieldnames = ["seq", "size", "transfer_id", "kind", "compression", "time", "age"]
+    fieldtypes = ["uint32_t", "uint32_t", "uint16_t", "uint8_t", "uint8_t", "uint32_t", "uint32_t"]
     fielddisplays_by_name: Dict[str, str] = {}
     fieldenums_by_name: Dict[str, str] = {"kind": "EVENT_MSG_TYPE", "compression": "EVENT_COMPRESSION"}
-    fieldunits_by_name: Dict[str, str] = {"size": "bytes", "time": "s"}
-    native_format = bytearray(b"<IIHBBI")
-    orders = [0, 1, 2, 3, 4, 5]
-    lengths = [1, 1, 1, 1, 1, 1]
-    array_lengths = [0, 0, 0, 0, 0, 0]
+    fieldunits_by_name: Dict[str, str] = {"size": "bytes", "time": "s", "age": "ms"}
+    native_format = bytearray(b"<IIHBBII")
+    orders = [0, 1, 2, 3, 4, 5, 6]
+    lengths = [1, 1, 1, 1, 1, 1, 1]
+    array_lengths = [0, 0, 0, 0, 0, 0, 0]
     crc_extra = 207
-    unpacker = struct.Struct("<IIHBBI")
+    unpacker = struct.Struct("<IIHBBII")
     instance_field = None
     instance_offset = -1
 
-    def __init__(self, seq: int, size: int, transfer_id: int, kind: int, compression: int, time: int = 0):
+    def __init__(self, seq: int, size: int, transfer_id: int, kind: int, compression: int, time: int = 0, age: int = 0):
         MAVLink_message.__init__(self, MAVLink_event_bulk_header_message.id, MAVLink_event_bulk_header_message.msgname)
         self._fieldnames = MAVLink_event_bulk_header_message.fieldnames
         self._instance_field = MAVLink_event_bulk_header_message.instance_field
@@ -8878,9 +8885,10 @@ class MAVLink_event_bulk_header_message(MAVLink_message):
         self.kind = kind
         self.compression = compression
         self.time = time
+        self.age = age
 
     def pack(self, mav: "MAVLink", force_mavlink1: bool = False) -> bytes:
-        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.seq, self.size, self.transfer_id, self.kind, self.compression, self.time), force_mavlink1=force_mavlink1)
+        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.seq, self.size, self.transfer_id, self.kind, self.compression, self.time, self.age), force_mavlink1=force_mavlink1)
 
 
 # Define name on the class for backwards compatibility (it is now msgname).
@@ -24101,7 +24109,7 @@ class MAVLink(object):
         m._header = MAVLink_header(msgId, incompat_flags, compat_flags, mlen, seq, srcSystem, srcComponent)
         return m
 
-    def event_mission_assign_encode(self, seq: int, mission_id: int, item_count: int, flags: int, speed: int, time: int = 0) -> MAVLink_event_mission_assign_message:
+    def event_mission_assign_encode(self, seq: int, mission_id: int, item_count: int, flags: int, speed: int, time: int = 0, age: int = 0) -> MAVLink_event_mission_assign_message:
         """
         Assign a mission. Followed, in the same sealed bundle, by
         EVENT_MISSION_ITEMS messages covering items 0..item_count-1.
@@ -24112,12 +24120,13 @@ class MAVLink(object):
         item_count                : Number of mission items (excluding ArduPilot's home item 0). (type:uint16_t)
         flags                     : Options. (type:uint8_t, values:EVENT_MISSION_FLAGS)
         speed                     : Cruise speed; 0 keeps the autopilot's default. [dm/s] (type:uint8_t)
-        time                      : Unix time it was issued (0: unknown). Set by the sending node; the receiving node drops it once older than its priority's time to live, however long relays held it. [s] (type:uint32_t)
+        time                      : Unix time it was issued, by the issuing node's wall clock (0: unknown). For the record only: node clocks disagree, so nothing judges age by it (see age). [s] (type:uint32_t)
+        age                       : How old the message was when this copy was sealed: the time its originating node held it so far (outbox, retransmissions), on that node's steady clock, which survives restarts. The receiver judges the time to live by this, never by comparing its clock with the sender's (docs/protocol.md, "Time"). Saturates at 4294967295. [ms] (type:uint32_t)
 
         """
-        return MAVLink_event_mission_assign_message(seq, mission_id, item_count, flags, speed, time)
+        return MAVLink_event_mission_assign_message(seq, mission_id, item_count, flags, speed, time, age)
 
-    def event_mission_assign_send(self, seq: int, mission_id: int, item_count: int, flags: int, speed: int, time: int = 0, force_mavlink1: bool = False) -> None:
+    def event_mission_assign_send(self, seq: int, mission_id: int, item_count: int, flags: int, speed: int, time: int = 0, age: int = 0, force_mavlink1: bool = False) -> None:
         """
         Assign a mission. Followed, in the same sealed bundle, by
         EVENT_MISSION_ITEMS messages covering items 0..item_count-1.
@@ -24128,10 +24137,11 @@ class MAVLink(object):
         item_count                : Number of mission items (excluding ArduPilot's home item 0). (type:uint16_t)
         flags                     : Options. (type:uint8_t, values:EVENT_MISSION_FLAGS)
         speed                     : Cruise speed; 0 keeps the autopilot's default. [dm/s] (type:uint8_t)
-        time                      : Unix time it was issued (0: unknown). Set by the sending node; the receiving node drops it once older than its priority's time to live, however long relays held it. [s] (type:uint32_t)
+        time                      : Unix time it was issued, by the issuing node's wall clock (0: unknown). For the record only: node clocks disagree, so nothing judges age by it (see age). [s] (type:uint32_t)
+        age                       : How old the message was when this copy was sealed: the time its originating node held it so far (outbox, retransmissions), on that node's steady clock, which survives restarts. The receiver judges the time to live by this, never by comparing its clock with the sender's (docs/protocol.md, "Time"). Saturates at 4294967295. [ms] (type:uint32_t)
 
         """
-        self.send(self.event_mission_assign_encode(seq, mission_id, item_count, flags, speed, time), force_mavlink1=force_mavlink1)
+        self.send(self.event_mission_assign_encode(seq, mission_id, item_count, flags, speed, time, age), force_mavlink1=force_mavlink1)
 
     def event_mission_items_encode(self, mission_id: int, start_index: int, count: int, lat: Sequence[int], lon: Sequence[int], alt: Sequence[int], command: Sequence[int], param: Sequence[int]) -> MAVLink_event_mission_items_message:
         """
@@ -24167,31 +24177,33 @@ class MAVLink(object):
         """
         self.send(self.event_mission_items_encode(mission_id, start_index, count, lat, lon, alt, command, param), force_mavlink1=force_mavlink1)
 
-    def event_mission_abort_encode(self, seq: int, mission_id: int, action: int, time: int = 0) -> MAVLink_event_mission_abort_message:
+    def event_mission_abort_encode(self, seq: int, mission_id: int, action: int, time: int = 0, age: int = 0) -> MAVLink_event_mission_abort_message:
         """
         Abort the current mission. CRITICAL priority. ACK required.
 
         seq                       : Reliability sequence number. (type:uint32_t)
         mission_id                : Mission to abort; 0 for whatever is flying. (type:uint16_t)
         action                    : What to do instead. (type:uint8_t, values:EVENT_ABORT_ACTION)
-        time                      : Unix time it was issued (0: unknown). Set by the sending node; the receiving node drops it once older than its priority's time to live, however long relays held it. [s] (type:uint32_t)
+        time                      : Unix time it was issued, by the issuing node's wall clock (0: unknown). For the record only: node clocks disagree, so nothing judges age by it (see age). [s] (type:uint32_t)
+        age                       : How old the message was when this copy was sealed: the time its originating node held it so far (outbox, retransmissions), on that node's steady clock, which survives restarts. The receiver judges the time to live by this, never by comparing its clock with the sender's (docs/protocol.md, "Time"). Saturates at 4294967295. [ms] (type:uint32_t)
 
         """
-        return MAVLink_event_mission_abort_message(seq, mission_id, action, time)
+        return MAVLink_event_mission_abort_message(seq, mission_id, action, time, age)
 
-    def event_mission_abort_send(self, seq: int, mission_id: int, action: int, time: int = 0, force_mavlink1: bool = False) -> None:
+    def event_mission_abort_send(self, seq: int, mission_id: int, action: int, time: int = 0, age: int = 0, force_mavlink1: bool = False) -> None:
         """
         Abort the current mission. CRITICAL priority. ACK required.
 
         seq                       : Reliability sequence number. (type:uint32_t)
         mission_id                : Mission to abort; 0 for whatever is flying. (type:uint16_t)
         action                    : What to do instead. (type:uint8_t, values:EVENT_ABORT_ACTION)
-        time                      : Unix time it was issued (0: unknown). Set by the sending node; the receiving node drops it once older than its priority's time to live, however long relays held it. [s] (type:uint32_t)
+        time                      : Unix time it was issued, by the issuing node's wall clock (0: unknown). For the record only: node clocks disagree, so nothing judges age by it (see age). [s] (type:uint32_t)
+        age                       : How old the message was when this copy was sealed: the time its originating node held it so far (outbox, retransmissions), on that node's steady clock, which survives restarts. The receiver judges the time to live by this, never by comparing its clock with the sender's (docs/protocol.md, "Time"). Saturates at 4294967295. [ms] (type:uint32_t)
 
         """
-        self.send(self.event_mission_abort_encode(seq, mission_id, action, time), force_mavlink1=force_mavlink1)
+        self.send(self.event_mission_abort_encode(seq, mission_id, action, time, age), force_mavlink1=force_mavlink1)
 
-    def event_retask_encode(self, seq: int, lat: int, lon: int, alt: int, item: int, track_id: int, loiter_time: int, mode: int, time: int = 0) -> MAVLink_event_retask_message:
+    def event_retask_encode(self, seq: int, lat: int, lon: int, alt: int, item: int, track_id: int, loiter_time: int, mode: int, time: int = 0, age: int = 0) -> MAVLink_event_retask_message:
         """
         Send the vehicle somewhere else: reposition to a point or jump to a
         mission item. ACK required.
@@ -24204,12 +24216,13 @@ class MAVLink(object):
         track_id                  : Detection track that motivated the retask; 0 if none. (type:uint16_t)
         loiter_time               : Time to hold at the target; 0 holds until told otherwise. [s] (type:uint16_t)
         mode                      : Reposition or jump. (type:uint8_t, values:EVENT_RETASK_MODE)
-        time                      : Unix time it was issued (0: unknown). Set by the sending node; the receiving node drops it once older than its priority's time to live, however long relays held it. [s] (type:uint32_t)
+        time                      : Unix time it was issued, by the issuing node's wall clock (0: unknown). For the record only: node clocks disagree, so nothing judges age by it (see age). [s] (type:uint32_t)
+        age                       : How old the message was when this copy was sealed: the time its originating node held it so far (outbox, retransmissions), on that node's steady clock, which survives restarts. The receiver judges the time to live by this, never by comparing its clock with the sender's (docs/protocol.md, "Time"). Saturates at 4294967295. [ms] (type:uint32_t)
 
         """
-        return MAVLink_event_retask_message(seq, lat, lon, alt, item, track_id, loiter_time, mode, time)
+        return MAVLink_event_retask_message(seq, lat, lon, alt, item, track_id, loiter_time, mode, time, age)
 
-    def event_retask_send(self, seq: int, lat: int, lon: int, alt: int, item: int, track_id: int, loiter_time: int, mode: int, time: int = 0, force_mavlink1: bool = False) -> None:
+    def event_retask_send(self, seq: int, lat: int, lon: int, alt: int, item: int, track_id: int, loiter_time: int, mode: int, time: int = 0, age: int = 0, force_mavlink1: bool = False) -> None:
         """
         Send the vehicle somewhere else: reposition to a point or jump to a
         mission item. ACK required.
@@ -24222,26 +24235,13 @@ class MAVLink(object):
         track_id                  : Detection track that motivated the retask; 0 if none. (type:uint16_t)
         loiter_time               : Time to hold at the target; 0 holds until told otherwise. [s] (type:uint16_t)
         mode                      : Reposition or jump. (type:uint8_t, values:EVENT_RETASK_MODE)
-        time                      : Unix time it was issued (0: unknown). Set by the sending node; the receiving node drops it once older than its priority's time to live, however long relays held it. [s] (type:uint32_t)
+        time                      : Unix time it was issued, by the issuing node's wall clock (0: unknown). For the record only: node clocks disagree, so nothing judges age by it (see age). [s] (type:uint32_t)
+        age                       : How old the message was when this copy was sealed: the time its originating node held it so far (outbox, retransmissions), on that node's steady clock, which survives restarts. The receiver judges the time to live by this, never by comparing its clock with the sender's (docs/protocol.md, "Time"). Saturates at 4294967295. [ms] (type:uint32_t)
 
         """
-        self.send(self.event_retask_encode(seq, lat, lon, alt, item, track_id, loiter_time, mode, time), force_mavlink1=force_mavlink1)
+        self.send(self.event_retask_encode(seq, lat, lon, alt, item, track_id, loiter_time, mode, time, age), force_mavlink1=force_mavlink1)
 
-    def event_param_update_encode(self, seq: int, value: float, param_type: int, param_id: bytes, time: int = 0) -> MAVLink_event_param_update_message:
-        """
-        Set one autopilot parameter (PARAM_SET, confirmed by PARAM_VALUE). ACK
-        required.
-
-        seq                       : Reliability sequence number. (type:uint32_t)
-        value                     : New value, encoded as in PARAM_SET. (type:float)
-        param_type                : Parameter type. (type:uint8_t, values:MAV_PARAM_TYPE)
-        param_id                  : Parameter name, NUL-terminated if shorter than 16. (type:char)
-        time                      : Unix time it was issued (0: unknown). Set by the sending node; the receiving node drops it once older than its priority's time to live, however long relays held it. [s] (type:uint32_t)
-
-        """
-        return MAVLink_event_param_update_message(seq, value, param_type, param_id, time)
-
-    def event_param_update_send(self, seq: int, value: float, param_type: int, param_id: bytes, time: int = 0, force_mavlink1: bool = False) -> None:
+    def event_param_update_encode(self, seq: int, value: float, param_type: int, param_id: bytes, time: int = 0, age: int = 0) -> MAVLink_event_param_update_message:
         """
         Set one autopilot parameter (PARAM_SET, confirmed by PARAM_VALUE). ACK
         required.
@@ -24250,10 +24250,26 @@ class MAVLink(object):
         value                     : New value, encoded as in PARAM_SET. (type:float)
         param_type                : Parameter type. (type:uint8_t, values:MAV_PARAM_TYPE)
         param_id                  : Parameter name, NUL-terminated if shorter than 16. (type:char)
-        time                      : Unix time it was issued (0: unknown). Set by the sending node; the receiving node drops it once older than its priority's time to live, however long relays held it. [s] (type:uint32_t)
+        time                      : Unix time it was issued, by the issuing node's wall clock (0: unknown). For the record only: node clocks disagree, so nothing judges age by it (see age). [s] (type:uint32_t)
+        age                       : How old the message was when this copy was sealed: the time its originating node held it so far (outbox, retransmissions), on that node's steady clock, which survives restarts. The receiver judges the time to live by this, never by comparing its clock with the sender's (docs/protocol.md, "Time"). Saturates at 4294967295. [ms] (type:uint32_t)
 
         """
-        self.send(self.event_param_update_encode(seq, value, param_type, param_id, time), force_mavlink1=force_mavlink1)
+        return MAVLink_event_param_update_message(seq, value, param_type, param_id, time, age)
+
+    def event_param_update_send(self, seq: int, value: float, param_type: int, param_id: bytes, time: int = 0, age: int = 0, force_mavlink1: bool = False) -> None:
+        """
+        Set one autopilot parameter (PARAM_SET, confirmed by PARAM_VALUE). ACK
+        required.
+
+        seq                       : Reliability sequence number. (type:uint32_t)
+        value                     : New value, encoded as in PARAM_SET. (type:float)
+        param_type                : Parameter type. (type:uint8_t, values:MAV_PARAM_TYPE)
+        param_id                  : Parameter name, NUL-terminated if shorter than 16. (type:char)
+        time                      : Unix time it was issued, by the issuing node's wall clock (0: unknown). For the record only: node clocks disagree, so nothing judges age by it (see age). [s] (type:uint32_t)
+        age                       : How old the message was when this copy was sealed: the time its originating node held it so far (outbox, retransmissions), on that node's steady clock, which survives restarts. The receiver judges the time to live by this, never by comparing its clock with the sender's (docs/protocol.md, "Time"). Saturates at 4294967295. [ms] (type:uint32_t)
+
+        """
+        self.send(self.event_param_update_encode(seq, value, param_type, param_id, time, age), force_mavlink1=force_mavlink1)
 
     def event_telemetry_encode(self, time: int, lat: int, lon: int, alt: int, groundspeed: int, heading: int, battery_voltage: int, mission_item: int, custom_mode: int, battery_remaining: int, flags: int, satellites: int, vehicle_type: int = 0) -> MAVLink_event_telemetry_message:
         """
@@ -24297,12 +24313,14 @@ class MAVLink(object):
         """
         self.send(self.event_telemetry_encode(time, lat, lon, alt, groundspeed, heading, battery_voltage, mission_item, custom_mode, battery_remaining, flags, satellites, vehicle_type), force_mavlink1=force_mavlink1)
 
-    def event_detection_encode(self, seq: int, time: int, lat: int, lon: int, alt: int, track_id: int, bbox: Sequence[int], chip_id: int, class_id: int, confidence: int) -> MAVLink_event_detection_message:
+    def event_detection_encode(self, seq: int, time: int, lat: int, lon: int, alt: int, track_id: int, bbox: Sequence[int], chip_id: int, class_id: int, confidence: int, age: int = 0) -> MAVLink_event_detection_message:
         """
-        An onboard detection. HIGH priority. ACK required.
+        An onboard detection. HIGH priority while it is fresh; once older than
+        HIGH's time to live its sender keeps it and sends it on at LOW
+        priority, and it reaches the cloud flagged late. ACK required.
 
         seq                       : Reliability sequence number. (type:uint32_t)
-        time                      : Unix time of the frame the detection came from. [ms] (type:uint64_t)
+        time                      : Unix time of the frame the detection came from, by the UAV's wall clock (which may be wrong: no RTC). Data for the cloud, and with track_id the detection's identity; nothing judges age by it (see age). [ms] (type:uint64_t)
         lat                       : Estimated latitude of the object. [degE7] (type:int32_t)
         lon                       : Estimated longitude of the object. [degE7] (type:int32_t)
         alt                       : Estimated altitude of the object, AMSL. [m] (type:int16_t)
@@ -24311,16 +24329,19 @@ class MAVLink(object):
         chip_id                   : Image chip transfer that follows (EVENT_BULK_HEADER.transfer_id); 0 if none. (type:uint16_t)
         class_id                  : Detector class index (the fleet's class table). (type:uint8_t)
         confidence                : Detector confidence 0-100. [%] (type:uint8_t)
+        age                       : How old the message was when this copy was sealed: the time its originating node held it so far (outbox, retransmissions), on that node's steady clock, which survives restarts. The receiver judges the time to live by this, never by comparing its clock with the sender's (docs/protocol.md, "Time"). Saturates at 4294967295. [ms] (type:uint32_t)
 
         """
-        return MAVLink_event_detection_message(seq, time, lat, lon, alt, track_id, bbox, chip_id, class_id, confidence)
+        return MAVLink_event_detection_message(seq, time, lat, lon, alt, track_id, bbox, chip_id, class_id, confidence, age)
 
-    def event_detection_send(self, seq: int, time: int, lat: int, lon: int, alt: int, track_id: int, bbox: Sequence[int], chip_id: int, class_id: int, confidence: int, force_mavlink1: bool = False) -> None:
+    def event_detection_send(self, seq: int, time: int, lat: int, lon: int, alt: int, track_id: int, bbox: Sequence[int], chip_id: int, class_id: int, confidence: int, age: int = 0, force_mavlink1: bool = False) -> None:
         """
-        An onboard detection. HIGH priority. ACK required.
+        An onboard detection. HIGH priority while it is fresh; once older than
+        HIGH's time to live its sender keeps it and sends it on at LOW
+        priority, and it reaches the cloud flagged late. ACK required.
 
         seq                       : Reliability sequence number. (type:uint32_t)
-        time                      : Unix time of the frame the detection came from. [ms] (type:uint64_t)
+        time                      : Unix time of the frame the detection came from, by the UAV's wall clock (which may be wrong: no RTC). Data for the cloud, and with track_id the detection's identity; nothing judges age by it (see age). [ms] (type:uint64_t)
         lat                       : Estimated latitude of the object. [degE7] (type:int32_t)
         lon                       : Estimated longitude of the object. [degE7] (type:int32_t)
         alt                       : Estimated altitude of the object, AMSL. [m] (type:int16_t)
@@ -24329,9 +24350,10 @@ class MAVLink(object):
         chip_id                   : Image chip transfer that follows (EVENT_BULK_HEADER.transfer_id); 0 if none. (type:uint16_t)
         class_id                  : Detector class index (the fleet's class table). (type:uint8_t)
         confidence                : Detector confidence 0-100. [%] (type:uint8_t)
+        age                       : How old the message was when this copy was sealed: the time its originating node held it so far (outbox, retransmissions), on that node's steady clock, which survives restarts. The receiver judges the time to live by this, never by comparing its clock with the sender's (docs/protocol.md, "Time"). Saturates at 4294967295. [ms] (type:uint32_t)
 
         """
-        self.send(self.event_detection_encode(seq, time, lat, lon, alt, track_id, bbox, chip_id, class_id, confidence), force_mavlink1=force_mavlink1)
+        self.send(self.event_detection_encode(seq, time, lat, lon, alt, track_id, bbox, chip_id, class_id, confidence, age), force_mavlink1=force_mavlink1)
 
     def event_status_encode(self, time: int, uptime: int, mission_id: int, outbox_depth: int, state: int, flags: int, last_outcome: int, gateway_hops: int, last_seq: int = 0, last_source: int = 0) -> MAVLink_event_status_message:
         """
@@ -24419,7 +24441,7 @@ class MAVLink(object):
         """
         self.send(self.event_ack_encode(seq, msg_type, outcome, reason), force_mavlink1=force_mavlink1)
 
-    def event_bulk_header_encode(self, seq: int, size: int, transfer_id: int, kind: int, compression: int, time: int = 0) -> MAVLink_event_bulk_header_message:
+    def event_bulk_header_encode(self, seq: int, size: int, transfer_id: int, kind: int, compression: int, time: int = 0, age: int = 0) -> MAVLink_event_bulk_header_message:
         """
         Starts a bulk transfer (image chip, log excerpt): followed in the same
         sealed bundle by EVENT_BULK_DATA messages. LOW priority.
@@ -24429,12 +24451,13 @@ class MAVLink(object):
         transfer_id               : Transfer identifier, unique per sender. (type:uint16_t)
         kind                      : IMAGE, LOG or VIDEO_STREAM. (type:uint8_t, values:EVENT_MSG_TYPE)
         compression               : Compression applied. (type:uint8_t, values:EVENT_COMPRESSION)
-        time                      : Unix time it was issued (0: unknown). Set by the sending node; the receiving node drops it once older than its priority's time to live, however long relays held it. [s] (type:uint32_t)
+        time                      : Unix time it was issued, by the issuing node's wall clock (0: unknown). For the record only: node clocks disagree, so nothing judges age by it (see age). [s] (type:uint32_t)
+        age                       : How old the message was when this copy was sealed: the time its originating node held it so far (outbox, retransmissions), on that node's steady clock, which survives restarts. The receiver judges the time to live by this, never by comparing its clock with the sender's (docs/protocol.md, "Time"). Saturates at 4294967295. [ms] (type:uint32_t)
 
         """
-        return MAVLink_event_bulk_header_message(seq, size, transfer_id, kind, compression, time)
+        return MAVLink_event_bulk_header_message(seq, size, transfer_id, kind, compression, time, age)
 
-    def event_bulk_header_send(self, seq: int, size: int, transfer_id: int, kind: int, compression: int, time: int = 0, force_mavlink1: bool = False) -> None:
+    def event_bulk_header_send(self, seq: int, size: int, transfer_id: int, kind: int, compression: int, time: int = 0, age: int = 0, force_mavlink1: bool = False) -> None:
         """
         Starts a bulk transfer (image chip, log excerpt): followed in the same
         sealed bundle by EVENT_BULK_DATA messages. LOW priority.
@@ -24444,10 +24467,11 @@ class MAVLink(object):
         transfer_id               : Transfer identifier, unique per sender. (type:uint16_t)
         kind                      : IMAGE, LOG or VIDEO_STREAM. (type:uint8_t, values:EVENT_MSG_TYPE)
         compression               : Compression applied. (type:uint8_t, values:EVENT_COMPRESSION)
-        time                      : Unix time it was issued (0: unknown). Set by the sending node; the receiving node drops it once older than its priority's time to live, however long relays held it. [s] (type:uint32_t)
+        time                      : Unix time it was issued, by the issuing node's wall clock (0: unknown). For the record only: node clocks disagree, so nothing judges age by it (see age). [s] (type:uint32_t)
+        age                       : How old the message was when this copy was sealed: the time its originating node held it so far (outbox, retransmissions), on that node's steady clock, which survives restarts. The receiver judges the time to live by this, never by comparing its clock with the sender's (docs/protocol.md, "Time"). Saturates at 4294967295. [ms] (type:uint32_t)
 
         """
-        self.send(self.event_bulk_header_encode(seq, size, transfer_id, kind, compression, time), force_mavlink1=force_mavlink1)
+        self.send(self.event_bulk_header_encode(seq, size, transfer_id, kind, compression, time, age), force_mavlink1=force_mavlink1)
 
     def event_bulk_data_encode(self, offset: int, transfer_id: int, length: int, data: Sequence[int]) -> MAVLink_event_bulk_data_message:
         """

@@ -29,6 +29,12 @@ Rules:
   where they help a reader (`outcome_name`; a telemetry's `mode_name`, named for its
   vehicle kind), and `gateway`, the ground station it came through. Key material
   (EVENT_GROUP_KEY) and security control never become records.
+- Time (docs/protocol.md, "Time"): `timestamp` is the time the message carries (the
+  sender's wall clock: for a detection, when the frame was taken), `gateway_received`
+  the ground station's clock when it arrived, and `age` (ms) how long the sender had held
+  it, measured on its own steady clock. A detection whose age exceeds its alert time to
+  live (`companion.node.LATE_AFTER`, 30 s) has `late: true`: a record synced after an
+  outage, not a live alert; every other detection has `late: false`.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from companion.autopilot.modes import telemetry_mode_name
-from companion.node import issued_at
+from companion.node import LATE_AFTER, age_of, issued_at
 from dialects import event
 
 PRIORITIES = range(4)
@@ -254,6 +260,9 @@ def _payload(message: Any) -> dict[str, Any]:
             payload[f"{axis}_deg"] = payload[axis] / 1e7
     if message.get_msgId() == event.MAVLINK_MSG_ID_EVENT_TELEMETRY:
         payload["mode_name"] = telemetry_mode_name(message.vehicle_type, message.custom_mode)
+    if message.get_msgId() == event.MAVLINK_MSG_ID_EVENT_DETECTION:
+        age = age_of(message)
+        payload["late"] = age is not None and age > LATE_AFTER
     if message.get_msgId() == event.MAVLINK_MSG_ID_EVENT_ACK:
         payload["outcome_name"] = OUTCOME_NAMES.get(message.outcome, str(message.outcome))
         payload["acked_type"] = MSG_TYPE_NAMES.get(message.msg_type, str(message.msg_type))

@@ -16,6 +16,9 @@
 
     [detector]
     listen = "127.0.0.1:14600"          # UDP, JSON lines (see companion/agent/intake.py)
+    keep_for = 86400.0                  # seconds a detection is kept until the cloud has
+                                        # it: after its alert time to live (30 s) it goes
+                                        # on at LOW priority and arrives flagged late
 
     [telemetry]
     interval = 2.0                      # seconds between EVENT_TELEMETRY reports
@@ -37,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..reliability.priority import TTL, Priority
 from ..settings import (
     ConfigError,
     Endpoint,
@@ -52,6 +56,10 @@ from .linkloss import Action
 
 __all__ = ["AgentConfig", "ConfigError", "Endpoint", "load_config", "parse_config"]
 
+KEEP_FOR = 86400.0
+"""Default seconds a detection (and its chip) is kept for the cloud: a day of flying out
+of reach. At least LOW's time to live."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentConfig:
@@ -64,6 +72,7 @@ class AgentConfig:
     autopilot: Endpoint
     tlog: bool
     detector: Endpoint
+    detection_keep_for: float
     telemetry_interval: float
     status_interval: float
     link_loss_action: Action
@@ -74,7 +83,7 @@ _KNOWN = {
     "node": {"id", "keys", "link_key", "state_dir", "ground_station"},
     "radio": {"url"},
     "autopilot": {"url", "tlog"},
-    "detector": {"listen"},
+    "detector": {"listen", "keep_for"},
     "telemetry": {"interval", "status_interval"},
     "link_loss": {"action", "timeout"},
 }
@@ -105,6 +114,9 @@ def parse_config(raw: dict[str, Any], *, base: Path) -> AgentConfig:
         detector=Endpoint.parse(
             "detector.listen",
             "udp:" + text(raw.get("detector", {}), "detector.listen", "127.0.0.1:14600"),
+        ),
+        detection_keep_for=number(
+            raw.get("detector", {}), "detector.keep_for", KEEP_FOR, TTL[Priority.LOW]
         ),
         telemetry_interval=number(raw.get("telemetry", {}), "telemetry.interval", 2.0, 1.0),
         status_interval=number(raw.get("telemetry", {}), "telemetry.status_interval", 10.0, 1.0),

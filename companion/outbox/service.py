@@ -208,6 +208,19 @@ class Outbox:
         """Return in-flight rows to pending, one more attempt counted."""
         return await self._call(lambda store: store.release(ids))
 
+    def now(self) -> float:
+        """The outbox's clock: what rows' `created` and `expires` are measured on."""
+        return self._clock()
+
+    async def demote(self) -> int:
+        """Rows kept beyond their priority's time to live, now past it, become LOW."""
+        now = self._clock()
+        return await self._call(lambda store: store.demote(now))
+
+    async def expired_at_destination(self, ids: Sequence[int]) -> tuple[int, list[str]]:
+        """Rows the destination answered EXPIRED: demoted if kept longer, else deleted."""
+        return await self._call(lambda store: store.expired_at_destination(ids))
+
     async def expire(self) -> list[str]:
         """Delete rows past their time to live; their keys."""
         now = self._clock()
@@ -240,7 +253,8 @@ async def open_outbox(
 ) -> AsyncIterator[Outbox]:
     """Open the outbox at `path` with its worker thread; in-flight rows go back to pending.
 
-    `clock` is the wall clock used for `now` (creation, expiry). Open errors (OutboxCorrupt,
+    `clock` gives `now` for creation and expiry: the node clock (`companion/node_clock.py`)
+    in a node, which a wall-clock jump or a restart cannot move. Open errors (OutboxCorrupt,
     OutboxSchemaError, OutboxError) are raised here.
     """
     outbox = Outbox(batch_size=batch_size, batch_wait=batch_wait, clock=clock)

@@ -12,13 +12,18 @@ Rules:
   A file keeps the page size it was made with.
 - A message leaves only by `confirm` (delivered), expiry, eviction or quarantine; the last
   three are counted in the `meta` table, so the counters survive restarts.
+- A row may be kept beyond its priority's time to live (`expires` later than `created` +
+  TTL: a detection is data even when its alert is moot). Once that TTL has passed it is
+  demoted to LOW instead of expiring (`demote`), counted as a demotion; it expires at its
+  own `expires`. A row kept no longer than its TTL (a command) just expires.
 - Bounded: at `max_messages` a newcomer displaces expired rows first, then the lowest
   priority, oldest row, never one of higher priority than itself; else `OutboxFull`.
 - Enqueue is idempotent by `msg_key` while the row is stored. `enqueue_many` is atomic.
   `new_key` makes keys that sort by creation time, so a commit's rows land together at the
   end of the key index instead of in one random leaf each (random keys, uuid4's, dirty a
   page per row: more WAL frames to write and fsync).
-- Time comes in as `now` (wall clock seconds); nothing here reads a clock.
+- Time comes in as `now` (the node clock's seconds, `companion/node_clock.py`); nothing
+  here reads a clock.
 - Rows hold dialect bytes and plain columns, never pickle. PRAGMA user_version carries the
   schema version; MIGRATIONS upgrades older files step by step, a newer file is refused.
 - Open errors are loud: a damaged file is `OutboxCorrupt`, a full disk `OutboxDiskFull`,
@@ -118,6 +123,7 @@ class OutboxStats:
     evictions: int = 0
     expiries: int = 0
     quarantined: int = 0
+    demotions: int = 0
 
     @property
     def depth(self) -> int:
@@ -150,7 +156,12 @@ MIGRATIONS: Mapping[int, tuple[str, ...]] = MappingProxyType(
 SCHEMA_VERSION = max(MIGRATIONS)
 PAGE_SIZE = 1024
 """Bytes per page of a new file (SQLite ignores the setting for an existing one)."""
-COUNTERS = ("evictions", "expiries", "quarantined")
+COUNTERS = ("evictions", "expiries", "quarantined", "demotions")
+_TTL_OF_PRIORITY = "CASE priority {} END".format(
+    " ".join(f"WHEN {int(p)} THEN {TTL[p]!r}" for p in Priority)
+)
+_OUTLIVES_TTL = f"expires > created + {_TTL_OF_PRIORITY}"
+"""SQL: the row is kept beyond its priority's time to live (it may be demoted)."""
 _COLUMNS = "id, msg_key, destination, priority, created, expires, attempts, payload"
 
 
@@ -439,6 +450,46 @@ class Store:
                 self._count(db, "expiries", len(keys))
         self._depth -= len(keys)
         return keys
+
+    def demote(self, now: float) -> int:
+        """Rows past their priority's time to live, kept longer, become LOW; how many."""
+        with self._transaction() as db:
+            demoted = db.execute(
+                f"UPDATE messages SET priority = {int(Priority.LOW)}"
+                f" WHERE priority < {int(Priority.LOW)} AND expires > ? AND {_OUTLIVES_TTL}"
+                f" AND created + {_TTL_OF_PRIORITY} <= ?",
+                (now, now),
+            ).rowcount
+            if demoted:
+                self._count(db, "demotions", demoted)
+        return int(demoted)
+
+    def expired_at_destination(self, ids: Iterable[int]) -> tuple[int, list[str]]:
+        """In-flight rows `ids` that their destination answered EXPIRED: a row kept beyond
+        its priority's TTL goes on at LOW (pending again, a demotion), any other row is
+        deleted as expired. How many were demoted, and the keys of the deleted."""
+        wanted = list(ids)
+        if not wanted:
+            return 0, []
+        marks = ", ".join("?" * len(wanted))
+        chosen = f"state = 'in_flight' AND id IN ({marks})"
+        with self._transaction() as db:
+            demoted = db.execute(
+                f"UPDATE messages SET state = 'pending', attempts = attempts + 1,"
+                f" priority = {int(Priority.LOW)} WHERE {chosen} AND {_OUTLIVES_TTL}",
+                wanted,
+            ).rowcount
+            keys = [
+                key
+                for (key,) in db.execute(
+                    f"DELETE FROM messages WHERE {chosen} RETURNING msg_key", wanted
+                ).fetchall()
+            ]
+            for name, n in (("demotions", demoted), ("expiries", len(keys))):
+                if n:
+                    self._count(db, name, n)
+        self._depth -= len(keys)
+        return int(demoted), keys
 
     def pending(self) -> list[StoredMessage]:
         """Every pending row, in sending order (for operators: `event-outbox --export`)."""

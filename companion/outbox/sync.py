@@ -12,10 +12,19 @@ Rules:
 - Towards a destination with no route, only one row is in flight: enough to start route
   discovery, not enough to fill the stack while the path is down. When the route comes
   back the window opens again (checked on every stack event and at least every `poll`).
-- An `Acknowledged` event (any outcome: the far end answered) confirms the row; nothing
-  else removes a sent one. `GaveUp`, `Expired` and `Dropped` release it back to pending
-  (one more attempt counted); the outbox's own expiry ends it at its time to live, and
-  `on_expired` is told the keys of what ended so.
+- Age (docs/protocol.md, "Time"): a row's age is the outbox clock (the node clock) now
+  minus its `created`; each hand-over tells the stack that age (`held`), so the message
+  carries it, and the life it has left: the rest of its priority's time to live, or of
+  the row's own life once demoted.
+- A row kept beyond its priority's time to live (`submit(keep_for=...)`: detections and
+  their chips) is demoted to LOW once that TTL has passed, never dropped: it goes on at
+  LOW until the far end confirms it or its own life ends.
+- An `Acknowledged` event confirms the row (the far end answered), except an EXPIRED
+  answer, which is no delivery: counted, logged (rate-limited), and the row is demoted
+  if it may outlive its TTL, else ended as expired. `GaveUp`, `Expired` and `Dropped`
+  release it back to pending (one more attempt counted). The outbox's own expiry ends a
+  row at its life's end; `on_expired` is told the keys of every row that ended so, and
+  each such end is counted and logged (rate-limited): an expiry is never silent.
 - After a restart every in-flight row is pending again (`open_outbox` does that) and is
   sent anew. The receiver's duplicate filter keys on the sequence number, which is new:
   a message whose ACK was lost just before the restart can arrive twice. Applications
@@ -24,23 +33,45 @@ Rules:
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import trio
 
+from dialects import event
+
 from ..errors import LocalProtocolError
+from ..log_limit import LogLimiter
 from ..node import stamp
 from ..reliability.events import Acknowledged, Event
-from ..reliability.priority import ACK_REQUIRED, Priority, default_priority
+from ..reliability.priority import ACK_REQUIRED, TTL, Priority, default_priority
 from ..runtime import StackRuntime
 from ..security.envelope import decode_bundle, encode_bundle
 from .service import Outbox
-from .store import OutboxItem, new_key
+from .store import OutboxItem, StoredMessage, new_key
 
+log = logging.getLogger(__name__)
+EXPIRED = event.EVENT_OUTCOME_EXPIRED
 DEFAULT_WINDOW = 8
-EXPIRE_EVERY = 30.0
+EXPIRE_EVERY = 5.0
+"""Seconds between passes that demote and expire rows."""
+
+
+def life_left(row: StoredMessage, now: float) -> tuple[Priority, float]:
+    """The priority a row goes at now and how long it may still live (seconds).
+
+    Before its priority's time to live has passed: that priority, for the rest of that
+    TTL (and of the row's life). After it, a row still alive goes at LOW for the rest of
+    its own life (demoted; the store's `demote` catches up with the stored priority).
+    """
+    age = now - row.created
+    priority = Priority(row.priority)
+    left = row.expires - now
+    if age < TTL[priority]:
+        return priority, min(TTL[priority] - age, left)
+    return Priority.LOW, left
 
 
 def valid_bundle(payload: bytes) -> bool:
@@ -78,6 +109,8 @@ class OutboxSync:
         self._per_destination: Counter[int] = Counter()
         self._confirm: list[int] = []
         self._release: list[int] = []
+        self._expired_answers: list[int] = []
+        self._logs = LogLimiter(log)
         self._wake = trio.Event()
 
     async def submit(
@@ -88,21 +121,27 @@ class OutboxSync:
         priority: Priority | None = None,
         attached: Sequence[Any] = (),
         key: str | None = None,
+        keep_for: float | None = None,
     ) -> int:
-        """Store `message` (and `attached`) for `dst`; the row id, once committed."""
+        """Store `message` (and `attached`) for `dst`; the row id, once committed.
+
+        `keep_for`: seconds to keep it if longer than its priority's time to live (it is
+        then demoted to LOW when that TTL has passed, see the rules).
+        """
         if message.get_msgId() not in ACK_REQUIRED:
             raise LocalProtocolError(
                 f"{message.get_type()} needs no ACK, so nothing could confirm it: send it live"
             )
         chosen = default_priority(message.get_msgId()) if priority is None else priority
-        wall = self.runtime.wall()
-        stamp(message, self.runtime.stack.fleet_time(wall))
+        stamp(message, self.runtime.stack.fleet_time(self.runtime.wall()))
+        created = self.outbox.now()
         item = OutboxItem(
             key=key or new_key(),
             destination=dst,
             priority=chosen,
             payload=encode_bundle([message, *attached]),
-            created=wall,
+            created=created,
+            expires=None if keep_for is None else created + max(keep_for, TTL[chosen]),
         )
         row_id = await self.outbox.enqueue(item)
         self.counters["submitted"] += 1
@@ -115,7 +154,10 @@ class OutboxSync:
         if row_id is None:
             return  # not ours, or a later outcome for a row already confirmed
         self._per_destination[event.dst] -= 1
-        if isinstance(event, Acknowledged):
+        if isinstance(event, Acknowledged) and event.outcome == EXPIRED:
+            self._expired_answers.append(row_id)
+            self.counters["expired_answers"] += 1
+        elif isinstance(event, Acknowledged):
             self._confirm.append(row_id)
         else:
             self._release.append(row_id)
@@ -134,13 +176,28 @@ class OutboxSync:
             await self._settle()
             await self._fill()
             if trio.current_time() >= next_expiry:
-                expired = await self.outbox.expire()
-                self.counters["expired"] += len(expired)
-                if expired and self.on_expired is not None:
-                    self.on_expired(expired)
+                self.counters["demoted"] += await self.outbox.demote()
+                self._ended(await self.outbox.expire(), "its time to live ended")
                 next_expiry = trio.current_time() + EXPIRE_EVERY
             with trio.move_on_after(self.poll):
                 await wake.wait()
+
+    def _ended(self, keys: list[str], why: str) -> None:
+        """Rows that ended undelivered: counted, logged (rate-limited), told."""
+        if not keys:
+            return
+        self.counters["expired"] += len(keys)
+        self._logs.log(
+            logging.WARNING,
+            trio.current_time(),
+            "outbox_expired",
+            "count=%d total=%d why=%r",
+            len(keys),
+            self.counters["expired"],
+            why,
+        )
+        if self.on_expired is not None:
+            self.on_expired(keys)
 
     def _kick(self) -> None:
         self._wake.set()
@@ -153,6 +210,11 @@ class OutboxSync:
         if self._release:
             back, self._release = self._release, []
             self.counters["released"] += await self.outbox.release(back)
+        if self._expired_answers:
+            answered, self._expired_answers = self._expired_answers, []
+            demoted, ended = await self.outbox.expired_at_destination(answered)
+            self.counters["demoted"] += demoted
+            self._ended(ended, "the destination answered EXPIRED")
 
     async def _fill(self) -> None:
         for dst in await self.outbox.pending_destinations():
@@ -166,10 +228,17 @@ class OutboxSync:
             if not chosen:
                 continue
             await self.outbox.mark_in_flight([row.id for row in chosen])
+            now = self.outbox.now()
             for row in chosen:
                 head, *attached = decode_bundle(row.payload)
+                priority, ttl = life_left(row, now)
                 seq = self.runtime.send(
-                    dst, head, priority=Priority(row.priority), attached=tuple(attached)
+                    dst,
+                    head,
+                    priority=priority,
+                    attached=tuple(attached),
+                    held=max(0.0, now - row.created),
+                    ttl=ttl,
                 )
                 self._in_flight[(dst, seq)] = row.id
                 if self.on_handed is not None:

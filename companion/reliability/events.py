@@ -26,6 +26,9 @@ class Outgoing:
     deadline: float
     attempt: int
     """0 for the first transmission, n for the n-th retransmission."""
+    born: float
+    """When the message came into being, on the caller's `now` clock: its age when sealed
+    is now - born (the sender's outbox time included; docs/protocol.md, "Time")."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,8 +12,11 @@ Rules (docs/protocol.md "Reliability"; RFC 6298 through `rtt.py`):
 - The backlog holds `max_backlog` messages per destination. When full, the oldest of the
   least important messages that are no more important than the newcomer is dropped, or
   else the newcomer: `Dropped`.
-- TTL runs from `send`. At now >= send time + TTL[priority] the message is `Expired`,
-  in flight or in the backlog, and never transmitted again.
+- TTL runs from `send`, or for less when the caller says what the message has left
+  (`ttl`: an outbox row already held for a while). At now >= send time + that life the
+  message is `Expired`, in flight or in the backlog, and never transmitted again.
+- Each copy handed out says when the message was born (`held`: how long the caller had
+  it before `send`), so the age it carries includes the caller's outbox time.
 - Retransmission after the destination's RTO, doubled per retransmission (RFC 6298
   section 5.5), but never waiting more than a fifth of the message's TTL, so a HIGH
   message gets its tries within its 30 s; with `jitter`, each wait is spread by +-20 %.
@@ -52,6 +55,7 @@ class _Entry:
     messages: tuple[Any, ...]
     priority: Priority
     deadline: float
+    born: float
     sent_at: float = 0.0
     retry_at: float = 0.0
     retransmissions: int = 0
@@ -106,6 +110,8 @@ class ReliableSender:
         *,
         attached: Sequence[Any] = (),
         first_seq: int = 1,
+        held: float = 0.0,
+        ttl: float | None = None,
     ) -> int:
         """Queue `message` (then `attached`, in the same bundle) for `dst`; returns its seq.
 
@@ -113,9 +119,12 @@ class ReliableSender:
         `attached` carries what the dialect seals after the head message: the
         EVENT_MISSION_ITEMS of an assignment, the EVENT_BULK_DATA of a bulk header.
         `first_seq` is where a destination's numbering starts, the first time it is used.
+        `held` is how long the caller kept the message before (its age now); `ttl`, if
+        shorter than the priority's TTL, is how long it may still live.
         """
         priority = Priority(priority)
-        entry = _Entry(dst, 0, (message, *attached), priority, now + TTL[priority])
+        life = TTL[priority] if ttl is None else max(0.0, min(TTL[priority], ttl))
+        entry = _Entry(dst, 0, (message, *attached), priority, now + life, born=now - held)
         if message.get_msgId() not in ACK_REQUIRED:
             self._emit(entry)
             self.counters["sent_unacknowledged"] += 1
@@ -236,6 +245,7 @@ class ReliableSender:
                 seq=entry.seq,
                 deadline=entry.deadline,
                 attempt=entry.retransmissions,
+                born=entry.born,
             )
         )
 

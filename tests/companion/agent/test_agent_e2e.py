@@ -75,6 +75,7 @@ def agent_config(tmp_path: Path) -> AgentConfig:
         autopilot=Endpoint("tcp", "127.0.0.1", 5760),
         tlog=False,
         detector=Endpoint("udp", "127.0.0.1", 0),
+        detection_keep_for=86400.0,
         telemetry_interval=2.0,
         status_interval=10.0,
         link_loss_action=Action.CONTINUE,

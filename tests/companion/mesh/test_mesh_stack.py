@@ -98,9 +98,10 @@ def test_a_command_older_than_its_ttl_is_dropped_and_answered_expired(fleet: Fle
     mesh = StackMesh(fleet, [GS, 1], [(GS, 1)], gateway=GS)
     mesh.run(4 * HELLO_INTERVAL)
     old = event.MAVLink_event_retask_message(0, -353630000, 1491650000, 500, 0, 0, 0, 0)
-    old.time = int(mesh.wall) - 60  # HIGH lives 30 s: this one was held too long
     fresh = event.MAVLink_event_retask_message(0, -353630000, 1491650000, 500, 0, 0, 0, 0)
-    old_seq = mesh.nodes[GS].send(1, old, mesh.now, mesh.wall)
+    fresh.time = int(mesh.wall) - 3600  # a wall clock an hour behind: no bearing on age
+    # HIGH lives 30 s: the old one was held for a minute (in an outbox) before it went.
+    old_seq = mesh.nodes[GS].send(1, old, mesh.now, mesh.wall, held=60.0)
     fresh_seq = mesh.nodes[GS].send(1, fresh, mesh.now, mesh.wall)
     mesh.run(3)
     assert [a.messages[0].seq for a in mesh.nodes[1].arrived] == [fresh_seq]
