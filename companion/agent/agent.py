@@ -8,8 +8,9 @@
 
 Rules:
 - Everything ACK-required that the agent originates (detections, bulk) goes through the
-  durable outbox: a power cut after `submit` returned loses nothing. Telemetry and status
-  are live: the next one replaces a lost one.
+  durable outbox: a power cut after `submit` returned loses nothing. The detector hears
+  "stored" for a line only then (`intake.py`). Telemetry and status are live: the next
+  one replaces a lost one.
 - Commands execute one at a time, in arrival order, except that an abort cancels whatever
   command is running and goes first (`Executor`). The final outcome goes back in an
   EVENT_ACK, once; EVENT_STATUS repeats the last command's (sender, seq, outcome), so a
@@ -156,8 +157,18 @@ class Agent:
             self.detection_port = intake.local_address[1]
             task_status.started()
             while True:
-                for report in self.intake.datagram(await intake.receive()):
-                    await self.report_detection(report)
+                data = await intake.receive()
+                sender = intake.peer
+                answers = self.intake.answers(len(data))
+                for line in self.intake.lines(data):
+                    if isinstance(line, DetectionReport):
+                        await self.report_detection(line)
+                    answers.add(line, trio.current_time())
+                if answers.data and sender is not None:
+                    try:
+                        await intake.send_to(answers.data, sender)
+                    except OSError:
+                        self.counters["intake_answers_unsent"] += 1
                 if self.intake.counters["refused"] > self.counters["intake_refused_logged"]:
                     self.counters["intake_refused_logged"] = self.intake.counters["refused"]
                     log.warning("event=detection_refused reason=%r", self.intake.last_error)

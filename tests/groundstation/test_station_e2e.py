@@ -215,9 +215,9 @@ async def test_detections_reach_an_mqtt_cloud_once_across_a_broker_restart(
 async def test_the_example_detector_client_reaches_the_cloud_with_the_position(
     tmp_path: Path,
 ) -> None:
-    """examples/detector_client.py, as a real process, against a UAV's agent: its
-    detections reach the command center stamped with the vehicle's position, and its
-    JPEG chip arrives whole as an image record."""
+    """examples/detector_client.py, as a real process, against a UAV's agent: the agent
+    says each detection is stored, they reach the command center stamped with the
+    vehicle's position, and each JPEG chip arrives whole as an image record."""
     jpeg = chip(random.Random(3))
     (tmp_path / "chip.jpg").write_bytes(jpeg)
     with running(tmp_path) as (files, center):
@@ -240,7 +240,7 @@ async def test_the_example_detector_client_reaches_the_cloud_with_the_position(
                 ],
                 capture_stdout=True,
             )
-            assert done.stdout.decode().count("sent detection") == 3
+            assert done.stdout.decode().count(": stored") == 3
             await swarm.until(
                 lambda: (
                     len(center.detections()) == 3

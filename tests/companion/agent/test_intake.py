@@ -5,12 +5,23 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from companion.agent.intake import MAX_CHIP, Intake, IntakeError, parse_report
+from companion.agent.intake import (
+    MAX_CHIP,
+    REFUSAL_BURST,
+    REFUSALS_PER_SECOND,
+    Intake,
+    IntakeError,
+    Refused,
+    parse_report,
+    refusal,
+    stored_answer,
+)
 from companion.reliability.priority import Priority
 
 GOOD = {"class_id": 3, "confidence": 0.91, "bbox": [120, 88, 64, 40], "track_id": 12}
@@ -60,6 +71,7 @@ def test_defaults() -> None:
         (line(chip="***"), "not valid base64"),
         (line(chip=base64.b64encode(bytes(MAX_CHIP + 1)).decode()), "must be 1.."),
         (line(time=-1), "positive Unix seconds"),
+        (line(time=1e300), "'time' must be below"),
         (b"\xff\xfe", "not JSON"),
     ],
 )
@@ -70,8 +82,8 @@ def test_refusals_say_why(data: bytes, reason: str) -> None:
 
 def test_a_datagram_keeps_the_good_lines_and_counts_the_bad() -> None:
     intake = Intake()
-    reports = intake.datagram(line() + b"\n{oops\n\n" + line(track_id=13) + b"\n")
-    assert [r.track_id for r in reports] == [12, 13]
+    checked = intake.lines(line() + b"\n{oops\n\n" + line(track_id=13) + b"\n")
+    assert [getattr(c, "track_id", "refused") for c in checked] == [12, "refused", 13]
     assert intake.counters == {"accepted": 2, "refused": 1}
     assert "not JSON" in intake.last_error
 
@@ -79,7 +91,7 @@ def test_a_datagram_keeps_the_good_lines_and_counts_the_bad() -> None:
 @given(st.binary(max_size=300))
 def test_garbage_is_refused_never_raised(data: bytes) -> None:
     intake = Intake()
-    intake.datagram(data)
+    intake.lines(data)
     assert intake.counters["accepted"] + intake.counters["refused"] <= data.count(b"\n") + 1
 
 
@@ -94,3 +106,74 @@ def test_garbage_is_refused_never_raised(data: bytes) -> None:
 def test_mistyped_fields_only_raise_intake_error(obj: dict[str, object]) -> None:
     with contextlib.suppress(IntakeError):
         parse_report(json.dumps(obj))
+
+
+def answers_to(data: bytes, intake: Intake | None = None, now: float = 0.0) -> list[Any]:
+    """What the agent answers to `data` (every accepted line counted as committed)."""
+    intake = intake or Intake()
+    answers = intake.answers(len(data))
+    for checked in intake.lines(data):
+        answers.add(checked, now)
+    return [json.loads(answer) for answer in answers.data.splitlines()]
+
+
+def test_each_line_is_answered_stored_or_refused_in_order() -> None:
+    data = line(time=1750000000.25) + b"\n" + line(confidence=1.5) + b"\n" + line(time=None)
+    assert answers_to(data) == [
+        {"stored": True, "time": 1750000000250, "track_id": 12},
+        {"stored": False, "error": "'confidence' 1.5 outside 0.0..1.0"},
+        {"stored": True, "track_id": 12},
+    ]
+
+
+def test_the_stored_time_is_the_one_the_detection_carries() -> None:
+    report = parse_report(line(time=1750000000.123))
+    assert report.time_ms == 1750000000123
+    assert json.loads(stored_answer(report))["time"] == report.time_ms
+
+
+def test_a_refusal_is_cut_to_the_size_of_the_line_it_answers() -> None:
+    answer = refusal(Refused("x" * 500, 40))
+    assert len(answer) + 1 == 40
+    assert json.loads(answer) == {"stored": False, "error": "x" * 12}
+    assert refusal(Refused("not JSON", 27)) == b""
+
+
+@given(st.text(max_size=80), st.integers(1, 120))
+def test_a_cut_reason_is_a_prefix_and_fits_escapes_included(reason: str, size: int) -> None:
+    answer = refusal(Refused(reason, size))
+    if answer:
+        assert len(answer) + 1 <= size
+        assert reason.startswith(json.loads(answer)["error"])
+    else:
+        assert size < 28
+
+
+def test_a_short_refused_line_gets_no_answer_and_it_is_counted() -> None:
+    intake = Intake()
+    assert answers_to(b"[1]", intake) == []
+    assert intake.counters == {"refused": 1}
+    assert intake.answered == {"left_out": 1}
+
+
+def test_refusal_answers_are_rate_limited_stored_answers_are_not() -> None:
+    intake = Intake()
+    bad = b'{"class_id": "three", "padding": "' + b"." * 60 + b'"}'
+    answered = [len(answers_to(bad, intake, now=0.0)) for _ in range(REFUSAL_BURST + 5)]
+    assert answered == [1] * REFUSAL_BURST + [0] * 5
+    assert intake.answered == {"refused": REFUSAL_BURST, "refusals_not_answered": 5}
+    assert answers_to(line(), intake, now=0.0) == [{"stored": True, "track_id": 12}]
+    assert len(answers_to(bad, intake, now=1.0 / REFUSALS_PER_SECOND)) == 1
+
+
+@given(st.binary(max_size=400), st.lists(st.integers(0, 2), max_size=6))
+def test_a_reply_is_never_larger_than_the_datagram_it_answers(
+    noise: bytes, picks: list[int]
+) -> None:
+    pieces = [line(), line(time=1.5, track_id=None), noise]
+    data = b"\n".join(pieces[pick] for pick in picks) + noise
+    intake = Intake()
+    answers = intake.answers(len(data))
+    for checked in intake.lines(data):
+        answers.add(checked, 0.0)
+    assert len(answers.data) <= len(data)
