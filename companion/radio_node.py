@@ -7,7 +7,8 @@ Rules:
   signatures never reuse one after a restart), the node clock's checkpoint (so message
   ages survive a restart, `node_clock.py`) and the radio outbox named by the caller,
   whose rows are timed on that node clock. The checkpoint is written again on the way
-  out, so a clean stop loses no time.
+  out, so a clean stop loses no time; so is the last signing timestamp used, so a clean
+  restart skips no reservation window (`timestamp_store.py`).
 - Opened in order: radio endpoint, radio outbox; the node stack, its runtime and the
   outbox's sync are built on them. Leaving the context closes them in reverse order.
 - The caller wires the runtime's callbacks (`on_event`, `on_arrival`) to its application.
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .link.signing import SigningClock
-from .link.timestamp_store import TimestampStore
+from .link.timestamp_store import TimestampStore, save_last_used
 from .node import NodeStack
 from .node_clock import NodeClock
 from .outbox import open_outbox
@@ -67,7 +68,9 @@ async def open_radio_node(
         outbox = await stack.enter_async_context(
             open_outbox(config.state_dir / outbox_name, validate=valid_bundle, clock=node_clock)
         )
-        node = NodeStack(keys, config.link_key, gateway=gateway, clock=SigningClock(stamps.load()))
+        signing = SigningClock(stamps.load(wall_clock()))
+        node = NodeStack(keys, config.link_key, gateway=gateway, clock=signing)
+        stack.callback(save_last_used, signing, stamps)
         runtime = StackRuntime(
             node, radio, wall_clock=wall_clock, store=stamps, node_clock=node_clock
         )

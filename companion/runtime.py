@@ -70,6 +70,14 @@ class StackRuntime:
         """The wall clock this runtime gives its stack."""
         return self._wall()
 
+    def signing_status(self) -> dict[str, Any]:
+        """The link's health for status files: frames, drops by reason, the signing clock,
+        and what loading its saved timestamp refused."""
+        status = self.stack.link.status()
+        if self._store is not None:
+            status["saved_timestamp"] = self._store.status()
+        return status
+
     def _wake(self) -> None:
         self._deliver()
         self._work.set()

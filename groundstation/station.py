@@ -98,6 +98,7 @@ class GroundStation:
             "radio_outbox_depth": await self.gateway.sync.outbox.depth(),
             "uplink_backlog": None if uplink is None else (await uplink.backlog()).depth,
             **self.gateway.snapshot(),
+            "signing": self.gateway.runtime.signing_status(),
         }
         await trio.to_thread.run_sync(write_status, self.status_path, status)
         return status

@@ -294,6 +294,7 @@ class Agent:
             "sync": dict(self.sync.counters),
             "stack": dict(self.runtime.stack.counters),
             "reliable": dict(self.runtime.stack.reliable.counters),
+            "signing": self.runtime.signing_status(),
         }
 
 

@@ -20,6 +20,10 @@ class Drop(StrEnum):
     """Correctly signed, but its timestamp is not newer than the last one of its stream."""
     STALE = "stale"
     """Correctly signed, but more than a minute older than our signing clock."""
+    AHEAD = "ahead"
+    """Correctly signed, but implausibly far ahead of our signing clock (more than its
+    `max_ahead`, or at or past the ceiling near the 48-bit wrap): adopting it would drag
+    our timestamps, and through us the fleet's, towards the wrap."""
     UNSIGNED = "unsigned"
     """Unsigned on a signed link, and the unsigned policy does not admit its message id."""
     UNDECODABLE = "undecodable"

@@ -6,8 +6,10 @@ Rules:
   timestamp from the `SigningClock`. Before transmitting a frame, the caller saves
   `pending_reservation` if there is one (see `signing.py`).
 - Receiving: frames are cut by `FrameReader`, which on a signed link also verifies
-  signatures; a signed frame must then pass the replay guard; an unsigned frame is dropped
-  unless the `UnsignedPolicy` admits its message id (a SiK radio's RADIO_STATUS, say).
+  signatures; a signed frame must then pass the replay guard, which also refuses one
+  implausibly far ahead of the signing clock (see `signing.py`); an unsigned frame is
+  dropped unless the `UnsignedPolicy` admits its message id (a SiK radio's RADIO_STATUS,
+  say).
   A link without a key is a trusted local wire (the flight controller's serial port):
   every frame is admitted and none is authenticated.
 - Never sign on behalf of unsigned traffic (MAVProxy issue 1683): a message that arrived
@@ -110,6 +112,15 @@ class Link:
         """Bytes discarded while looking for frames."""
         return self._reader.skipped_bytes
 
+    def status(self) -> dict[str, Any]:
+        """Read-only figures for status files: frames, drops by reason, the signing clock."""
+        return {
+            "frames_sent": self.frames_sent,
+            "frames_received": self.frames_received,
+            "drops": {str(reason): count for reason, count in sorted(self.drops.items())},
+            "clock": self.clock.status(),
+        }
+
     def send(self, message: Any, wall_time: float) -> bytes:
         """Frame (and on a signed link, sign) `message`; return the bytes to transmit."""
         if self.signed and getattr(message, _ARRIVED_UNSIGNED, False):
@@ -175,7 +186,9 @@ class Link:
     def _check_freshness(self, frame: RawFrame, wall_time: float) -> Drop | None:
         timestamp = frame_timestamp(frame.data)
         stream = (frame.system_id, frame.component_id, frame_link_id(frame.data))
-        drop = self._guard.admit(stream, timestamp, self.clock.now(wall_time))
+        local_now = self.clock.now(wall_time)
+        newest = self.clock.newest_acceptable(local_now)
+        drop = self._guard.admit(stream, timestamp, local_now, newest)
         if drop is None:
             self.clock.observe(timestamp)
         return drop

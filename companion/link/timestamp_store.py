@@ -1,8 +1,20 @@
 """The signing clock's reservation on disk, so timestamps never repeat across restarts.
 
-One small file holding a decimal integer. Writes go to a temporary file that is fsynced
-and renamed over the old one, then the directory is fsynced: after a power cut the file
-holds either the old or the new reservation, never a torn one.
+Rules:
+- One small file holding a decimal integer. Writes go to a temporary file that is fsynced
+  and renamed over the old one, then the directory is fsynced: after a power cut the file
+  holds either the old or the new reservation, never a torn one.
+- Loading is bounded (`signing.restore_refusal`): a value at or past the signing ceiling,
+  or more than `max_ahead` ahead of a plausible wall clock, is refused with one ERROR line
+  naming the file and the figures, counted in `refused_loads`, and the node starts from
+  the wall clock. Restoring it would leave the node mute: every peer refuses its frames as
+  AHEAD (or, from a version without the ceiling, a value near 2^48 wraps to 0, stale).
+- Refusing (or losing) the file trades the never-reuse rule for being heard. It stays safe
+  for the fleet: receivers refuse anything not newer than what they saw from us, so the
+  worst case is that our first frames are refused until the clock passes them.
+- At a clean stop `save_last_used` writes the last timestamp used in place of the
+  reservation (`SigningClock.settle`), so a SIGTERM restart does not skip a whole window.
+  After a SIGKILL the reservation on disk is still ahead of everything used.
 """
 
 from __future__ import annotations
@@ -13,25 +25,25 @@ from pathlib import Path
 
 import trio
 
-from .signing import SigningClock
+from .signing import MAX_AHEAD, TIMESTAMP_MAX, SigningClock, restore_refusal, tick_date
 
 log = logging.getLogger(__name__)
+
+_MAX_DIGITS = len(str(TIMESTAMP_MAX))
 
 
 class TimestampStore:
     """Load and save a `SigningClock` reservation at `path`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_ahead: int = MAX_AHEAD) -> None:
         self.path = path
+        self.max_ahead = max_ahead
         self.corrupt_loads = 0
+        self.refused_loads = 0
 
-    def load(self) -> int:
-        """The saved reservation; 0 if there is none or it is unreadable (logged, counted).
-
-        Falling back to 0 is safe for the fleet: receivers still reject anything not newer
-        than what they saw from us, so the worst case is that our first frames are refused
-        until the clock passes them.
-        """
+    def load(self, wall_time: float) -> int:
+        """The saved reservation; 0 (start from the wall clock) if there is none, or it is
+        unreadable or implausible at `wall_time` (each logged and counted)."""
         try:
             text = self.path.read_text(encoding="ascii").strip()
         except FileNotFoundError:
@@ -40,7 +52,14 @@ class TimestampStore:
             return self._corrupt(f"unreadable: {exc}")
         if not text.isdigit():
             return self._corrupt("not a decimal integer")
-        return int(text)
+        digits = text.lstrip("0") or "0"
+        if len(digits) > _MAX_DIGITS:
+            return self._refuse(f"{digits[:_MAX_DIGITS]}... ({len(digits)} digits)", "past 48 bits")
+        value = int(digits)
+        why = restore_refusal(value, wall_time, self.max_ahead)
+        if why is not None:
+            return self._refuse(f"{value} ({tick_date(value)})", why)
+        return value
 
     def save(self, value: int) -> None:
         """Durably replace the saved reservation with `value`."""
@@ -56,9 +75,23 @@ class TimestampStore:
         finally:
             os.close(dir_fd)
 
+    def status(self) -> dict[str, int]:
+        """Read-only figures for status files."""
+        return {"corrupt_loads": self.corrupt_loads, "refused_loads": self.refused_loads}
+
     def _corrupt(self, why: str) -> int:
         self.corrupt_loads += 1
         log.error("signing timestamp file %s is %s; starting from the wall clock", self.path, why)
+        return 0
+
+    def _refuse(self, saved: str, why: str) -> int:
+        self.refused_loads += 1
+        log.error(
+            "event=signing_timestamp_refused file=%s saved=%s: %s; starting from the wall clock",
+            self.path,
+            saved,
+            why,
+        )
         return 0
 
 
@@ -71,3 +104,16 @@ async def save_reservation(clock: SigningClock, store: TimestampStore | None) ->
     if store is not None:
         await trio.to_thread.run_sync(store.save, pending)
     clock.confirm_reservation(pending)
+
+
+def save_last_used(clock: SigningClock, store: TimestampStore) -> None:
+    """At a clean stop, once nothing transmits any more: save the last timestamp used in
+    place of the reservation. Blocking, once. A failed write leaves the reservation on disk,
+    which is just as safe: logged, not raised, so it never hides why the node stopped."""
+    value = clock.settle()
+    if value is None:
+        return
+    try:
+        store.save(value)
+    except OSError as exc:
+        log.warning("event=signing_timestamp_unsaved file=%s: %s", store.path, exc)

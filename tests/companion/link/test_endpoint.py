@@ -66,10 +66,10 @@ async def test_reservation_is_saved_before_the_frame_leaves(tmp_path: Path) -> N
     transport = MemoryStream()
     gs = endpoint(transport, store)
     await gs.send(detection(1))
-    saved = store.load()
+    saved = store.load(NOW)
     assert saved >= frame_timestamp(transport.sent[0]) >= ticks(NOW)
     await gs.send(detection(2))
-    assert store.load() == saved  # still covered: no second write
+    assert store.load(NOW) == saved  # still covered: no second write
 
 
 async def test_udp_round_trip() -> None:

@@ -246,7 +246,7 @@ def test_timestamps_never_repeat_across_a_restart(tmp_path: Path) -> None:
     _, gs = pair()
 
     def boot() -> Link:
-        return Link(LinkConfig(system_id=3, key=KEY), SigningClock(restored=store.load()))
+        return Link(LinkConfig(system_id=3, key=KEY), SigningClock(restored=store.load(NOW)))
 
     uav = boot()
     for _ in range(5):
@@ -276,11 +276,11 @@ def test_reservation_is_asked_for_once_per_window() -> None:
 
 def test_timestamp_store_survives_corruption(tmp_path: Path) -> None:
     store = TimestampStore(tmp_path / "signing.ts")
-    assert store.load() == 0
+    assert store.load(NOW) == 0
     store.save(123456789)
-    assert store.load() == 123456789
+    assert store.load(NOW) == 123456789
     store.path.write_bytes(b"\xff garbage")
-    assert store.load() == 0
+    assert store.load(NOW) == 0
     assert store.corrupt_loads == 1
 
 
