@@ -30,7 +30,9 @@ wrap to 0, every peer would drop them as stale, and the wrap would spread by ado
 - Except a node whose estimate is below `PLAUSIBLE_FLOOR` (2026-01-01, before this
   software existed: a Raspberry Pi without RTC that booted in 1970 and has nothing saved).
   It has no time to judge by and accepts anything below the ceiling; otherwise it could
-  never join the fleet.
+  never join the fleet. The price: if the first frame it hears comes from a clock far
+  ahead, it follows that one, unheard by the rest, until its clock is set (or its saved
+  timestamp removed) and it restarts.
 - `MAX_AHEAD` is a year, not a day: a node's estimate is often only a lower bound of the
   time. A Raspberry Pi comes back with the date it was switched off (fake-hwclock,
   systemd-timesyncd) or with its last saved reservation, so after weeks on the shelf,
