@@ -42,6 +42,7 @@ from .link import Link, LinkConfig, SigningClock
 from .link.signing import EPOCH_2015, TICKS_PER_SECOND
 from .mesh.forwarder import Forwarder
 from .mesh.router import Router
+from .message_age import LATE_AFTER, age_of
 from .reliability.dedupe import DuplicateFilter
 from .reliability.events import Event
 from .reliability.priority import ACK_REQUIRED, TTL, Priority, default_priority
@@ -69,24 +70,6 @@ SEALED = frozenset(
         event.MAVLINK_MSG_ID_EVENT_HANDSHAKE,
     }
 )
-
-
-AGE_MAX_MS = 0xFFFFFFFF
-LATE_AFTER = TTL[Priority.HIGH]
-"""A detection older than this when it arrives is late: past the alert time to live of
-its default priority, so the alert is moot but the record is not."""
-
-
-def set_age(message: Any, age: float) -> None:
-    """Write `age` (seconds) into a message that carries one, in ms, saturating."""
-    if hasattr(message, "age"):
-        message.age = min(AGE_MAX_MS, max(0, round(age * 1000)))
-
-
-def age_of(message: Any) -> float | None:
-    """The age (seconds) a message arrived with; None if its type carries none."""
-    age = getattr(message, "age", None)
-    return None if age is None else float(age) / 1000
 
 
 def stamp(message: Any, now: float) -> None:
@@ -299,8 +282,15 @@ class NodeStack:
 
     def _pump(self, now: float, wall: float) -> None:
         for outgoing in self.reliable.messages_to_send():
-            set_age(outgoing.messages[0], now - outgoing.born)
-            self.sessions.send(outgoing.dst, list(outgoing.messages), outgoing.priority, now, wall)
+            self.sessions.send(
+                outgoing.dst,
+                list(outgoing.messages),
+                outgoing.priority,
+                now,
+                wall,
+                born=outgoing.born,
+                deadline=outgoing.deadline,
+            )
         while (reliability_event := self.reliable.next_event()) is not None:
             self.events.append(reliability_event)
         for sealed in self.sessions.frames_to_send():

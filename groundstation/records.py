@@ -33,7 +33,7 @@ Rules:
   sender's wall clock: for a detection, when the frame was taken), `gateway_received`
   the ground station's clock when it arrived, and `age` (ms) how long the sender had held
   it, measured on its own steady clock. A detection whose age exceeds its alert time to
-  live (`companion.node.LATE_AFTER`, 30 s) has `late: true`: a record synced after an
+  live (`companion.message_age.LATE_AFTER`, 30 s) has `late: true`: a record synced after an
   outage, not a live alert; every other detection has `late: false`.
 """
 
@@ -49,7 +49,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from companion.autopilot.modes import telemetry_mode_name
-from companion.node import LATE_AFTER, age_of, issued_at
+from companion.message_age import LATE_AFTER, age_of
+from companion.node import issued_at
 from dialects import event
 
 PRIORITIES = range(4)

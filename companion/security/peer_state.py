@@ -38,9 +38,12 @@ class Pending:
 
 @dataclass(frozen=True, slots=True)
 class Waiting:
+    messages: list[Any]
     plaintext: bytes
+    """As encoded when queued (to spot a copy); sealed anew with its age then."""
     priority: int
     expires: float
+    born: float | None
 
 
 @dataclass(slots=True)

@@ -3,7 +3,9 @@
 Rules:
 - One session per peer and direction pair, from a handshake (`handshake.py`). A message
   for a peer without a session waits in a small queue while this node sends an INIT,
-  no longer than its priority's time to live.
+  no longer than its priority's time to live. What waits is the messages, not their
+  plaintext: the head's `age` is written when the bundle is finally sealed, and a
+  retransmission of a message already waiting is not queued twice.
 - INIT is retransmitted unchanged with backoff (so a responder that already answered
   answers again with the same RESPONSE); after `FRESH_INIT_AFTER` tries a new INIT with a
   new time and ephemeral key replaces it.
@@ -44,6 +46,7 @@ from dialects import event
 
 from ..errors import LocalProtocolError, RemoteProtocolError
 from ..link.signing import SigningClock
+from ..message_age import set_age
 from ..reliability import fragment
 from ..reliability.priority import TTL, Priority
 from . import handshake
@@ -125,21 +128,32 @@ class SessionManager:
 
     # -- sending ---------------------------------------------------------------------
 
-    def send(self, dst: int, messages: list[Any], priority: int, now: float, wall: float) -> None:
-        """Seal `messages` for `dst` (now, or once a session exists)."""
-        plaintext = encode_bundle(messages)
-        if len(plaintext) + TAG_LEN > MAX_SEALED:
-            raise LocalProtocolError(f"bundle of {len(plaintext)} bytes exceeds 255 fragments")
+    def send(
+        self,
+        dst: int,
+        messages: list[Any],
+        priority: int,
+        now: float,
+        wall: float,
+        *,
+        born: float | None = None,
+        deadline: float | None = None,
+    ) -> None:
+        """Seal `messages` for `dst` (now, or once a session exists, but not after
+        `deadline`, by default its priority's time to live from now). Given `born`, the
+        head message's `age` is set when it is sealed (`message_age.py`)."""
+        plaintext = self._plaintext(messages, born, now)
         peer = self._peer(dst)
         session = self._usable(peer.current, now)
         if session is None:
-            if any(w.plaintext == plaintext for w in peer.queue):
+            if any(w.messages[0] is messages[0] or w.plaintext == plaintext for w in peer.queue):
                 self.counters["queue_duplicate"] += 1  # a retransmission of what waits
                 return
             if len(peer.queue) == QUEUE_LIMIT:
                 peer.queue.popleft()
                 self.counters["queue_overflow"] += 1
-            peer.queue.append(Waiting(plaintext, priority, now + TTL[Priority(priority)]))
+            expires = now + TTL[Priority(priority)] if deadline is None else deadline
+            peer.queue.append(Waiting(messages, plaintext, priority, expires, born))
             if peer.pending is None:
                 self._initiate(dst, peer, now, wall)
             return
@@ -299,7 +313,18 @@ class SessionManager:
             if waiting.expires <= now:
                 self.counters["queue_expired"] += 1  # outlived its time to live waiting
                 continue
-            self._emit(dst, session, waiting.plaintext, waiting.priority)
+            plaintext = self._plaintext(waiting.messages, waiting.born, now)
+            self._emit(dst, session, plaintext, waiting.priority)
+
+    @staticmethod
+    def _plaintext(messages: list[Any], born: float | None, now: float) -> bytes:
+        """The bundle as sealed now: with the head's age then, if it has a birth."""
+        if born is not None:
+            set_age(messages[0], now - born)
+        plaintext = encode_bundle(messages)
+        if len(plaintext) + TAG_LEN > MAX_SEALED:
+            raise LocalProtocolError(f"bundle of {len(plaintext)} bytes exceeds 255 fragments")
+        return plaintext
 
     # -- receiving -------------------------------------------------------------------
 

@@ -1,0 +1,120 @@
+"""Age, not clocks: a detection outlives its alert time to live as a late record, an
+EXPIRED answer is no delivery, and no clock offset makes a fresh message look old."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+
+from companion.message_age import LATE_AFTER
+from companion.outbox import open_outbox
+from companion.outbox.sync import OutboxSync, valid_bundle
+from companion.reliability.events import Acknowledged
+from companion.reliability.priority import Priority
+from dialects import event
+from groundstation.records import record_from_message
+from sitl.radio import NodeDown, NodeUp
+from tests.companion.security.fleet import Fleet
+from tests.companion.test_node_line import GS, retask, swarm_line, wall
+from tests.samples import detection
+
+from .test_sync import DISK
+
+DAY = 86_400.0
+
+
+async def test_a_detection_held_past_its_alert_ttl_goes_on_at_low_and_arrives_late(
+    fleet: Fleet, mock_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    mock_clock.autojump_threshold = DISK
+    async with (
+        open_outbox(tmp_path / "uav3.db", validate=valid_bundle, clock=wall) as outbox,
+        trio.open_nursery() as nursery,
+    ):
+        medium, nodes = swarm_line(nursery, fleet)
+        far = nodes[3]
+        sync = OutboxSync(outbox, far)
+        far.on_event = sync.on_event
+        nursery.start_soon(sync.run)
+        medium.schedule(20.0, NodeDown(GS))
+        medium.schedule(200.0, NodeUp(GS))
+        await trio.sleep(30)
+        await sync.submit(GS, detection(1), keep_for=DAY)
+        submitted = trio.current_time()
+        await trio.sleep(60)
+        stored = await outbox.stats()
+        assert stored.by_priority == {Priority.LOW: 1}, "demoted, not dropped"
+        assert sync.counters["demoted"] == 1
+        while (await outbox.depth()) and trio.current_time() < 600:
+            await trio.sleep(1)
+        await sync.submit(GS, detection(2), keep_for=DAY)
+        while (await outbox.depth()) and trio.current_time() < 700:
+            await trio.sleep(1)
+        nursery.cancel_scope.cancel()
+    late, live = [a for a in nodes[GS].stack.arrived if a.src == 3]
+    assert late.messages[0].track_id == 1
+    assert late.priority == Priority.LOW
+    assert late.age is not None
+    assert late.age == pytest.approx(late.at - submitted, abs=1.0), "the age it was held"
+    assert late.age > LATE_AFTER
+    assert live.age is not None
+    assert live.age < 1.0
+    records = [record_from_message(3, a.messages[0], a.priority) for a in (late, live)]
+    assert [r.payload["late"] for r in records] == [True, False]
+    assert sync.counters["expired"] == 0
+
+
+async def expired_answer(
+    fleet: Fleet, tmp_path: Path, message: event.MAVLink_message, keep_for: float | None
+) -> tuple[OutboxSync, list[str], dict[int, int]]:
+    """Hand `message` from the ground station to an unreachable UAV, and let the UAV's
+    answer be EXPIRED (a relay held it too long)."""
+    ended: list[str] = []
+    handed: list[tuple[str, int, int]] = []
+    async with (
+        open_outbox(tmp_path / "gs.db", validate=valid_bundle, clock=wall) as outbox,
+        trio.open_nursery() as nursery,
+    ):
+        medium, nodes = swarm_line(nursery, fleet)
+        medium.schedule(0.0, NodeDown(3))
+        ground = nodes[GS]
+        sync = OutboxSync(
+            outbox, ground, on_handed=lambda *h: handed.append(h), on_expired=ended.extend
+        )
+        ground.on_event = sync.on_event
+        nursery.start_soon(sync.run)
+        await sync.submit(3, message, key="command-1", keep_for=keep_for)
+        while not handed:
+            await trio.sleep(0.5)
+        _, dst, seq = handed[0]
+        expired = event.EVENT_OUTCOME_EXPIRED
+        sync.on_event(Acknowledged(dst=dst, seq=seq, outcome=expired, rtt=None))
+        await trio.sleep(2)
+        assert sync.counters["expired_answers"] == 1
+        assert sync.counters["confirmed"] == 0, "an EXPIRED answer is no delivery"
+        stored = (await outbox.stats()).by_priority
+        nursery.cancel_scope.cancel()
+    return sync, ended, stored
+
+
+async def test_a_command_answered_expired_ends_counted_and_told(
+    fleet: Fleet, mock_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    mock_clock.autojump_threshold = DISK
+    sync, ended, stored = await expired_answer(fleet, tmp_path, retask(1), keep_for=None)
+    assert ended == ["command-1"], "the gateway hears it, to tell the cloud"
+    assert sync.counters["expired"] == 1
+    assert stored == {}
+
+
+async def test_a_detection_answered_expired_is_kept_and_goes_on_at_low(
+    fleet: Fleet, mock_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    mock_clock.autojump_threshold = DISK
+    sync, ended, stored = await expired_answer(fleet, tmp_path, detection(7), keep_for=DAY)
+    assert ended == []
+    assert sync.counters["demoted"] == 1
+    assert stored == {Priority.LOW: 1}
