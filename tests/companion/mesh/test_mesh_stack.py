@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from companion.link import SigningClock
+from companion.link.signing import TICKS_PER_SECOND
 from companion.mesh.router import HELLO_INTERVAL
 from companion.node import NodeStack
 from dialects import event
@@ -128,3 +129,26 @@ def test_a_rebooted_uav_is_heard_again_not_taken_for_duplicates(fleet: Fleet) ->
         mesh.nodes[1].send(GS, detection(i), mesh.now, mesh.wall)
     mesh.run(10)
     assert [a.messages[0].track_id for a in mesh.nodes[GS].arrived] == [1, 2, 3, 4, 5, 6]
+
+
+def test_clocks_ahead_after_restarts_never_make_a_fresh_detection_look_old(
+    fleet: Fleet,
+) -> None:
+    """The reported failure: restarts put a node's signing clock minutes ahead, the
+    ground station adopted it, and every fresh detection looked older than 30 s."""
+    mesh = StackMesh(fleet, [GS, 1], [(GS, 1)], gateway=GS)
+    uav = mesh.nodes[1]
+    ahead = SigningClock(restored=uav.clock.now(mesh.wall) + 10 * 60 * TICKS_PER_SECOND)
+    mesh.nodes[1] = NodeStack(uav.sessions.identity, LINK_KEY, clock=ahead, seed=3)
+    mesh.run(4 * HELLO_INTERVAL)
+    for i in range(1, 4):
+        found = detection(i)
+        found.time = int(mesh.wall * 1000)  # the agent stamps its own wall clock
+        mesh.nodes[1].send(GS, found, mesh.now, mesh.wall)
+    mesh.run(10)
+    got = mesh.nodes[GS].arrived
+    assert [a.messages[0].track_id for a in got] == [1, 2, 3]
+    assert all(a.age is not None and a.age < 1.0 for a in got), "fresh, whatever the clocks"
+    assert mesh.nodes[GS].counters["late"] == 0
+    outcomes = {e.outcome for e in mesh.nodes[1].events if hasattr(e, "outcome")}
+    assert outcomes == {event.EVENT_OUTCOME_ACCEPTED}
