@@ -18,7 +18,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 import trio._core._run as trio_run
@@ -37,13 +37,15 @@ from dialects import event
 from .motion import Motion
 from .radio import (
     NodeDown,
-    NodeUp,
     RadioConfig,
     RadioMedium,
     Stationary,
     Waypoints,
     kind_by_message_id,
 )
+
+if TYPE_CHECKING:
+    from .dark import DarkFigures
 
 GS = 255
 WALL_EPOCH = 1_780_000_000.0
@@ -103,6 +105,8 @@ class Report:
     after_outage: tuple[int, int, bool] | None = None
     """(delivered, still alive a minute after the outage ended, each sender's buffered
     messages arrived in priority order)."""
+    dark: DarkFigures | None = None
+    """What the dark scenario made, delivered, expired (`sitl/dark.py`)."""
 
     def lines(self) -> list[str]:
         out = [f"scenario {self.name}: {self.duration / 60:.0f} min of flight"]
@@ -126,6 +130,8 @@ class Report:
                 f"  after the outage: {got}/{alive} of the messages still alive delivered, "
                 f"{'in' if ordered else 'NOT in'} priority order per sender"
             )
+        if self.dark is not None:
+            out.extend(self.dark.lines())
         if self.repair is not None:
             out.append(f"  route repair after the relay failed: {self.repair:.2f} s")
         out.append(
@@ -200,6 +206,7 @@ def report(
     duration: float,
     repair: float | None = None,
     outage_ended: float | None = None,
+    dark: DarkFigures | None = None,
 ) -> Report:
     arrived: Counter[tuple[int, int, int]] = Counter()
     latencies = []
@@ -234,6 +241,7 @@ def report(
             for s in stacks
         ),
         repair=repair,
+        dark=dark,
         after_outage=None if outage_ended is None else outage_figures(swarm, arrived, outage_ended),
         critical_wait=max(s.critical_wait for s in stacks),
         critical_behind_lower=max(s.critical_behind_lower for s in stacks),
@@ -437,26 +445,11 @@ async def bulk(seed: int, minutes: float) -> Report:
 
 
 async def dark(seed: int, minutes: float) -> Report:
-    """The line, with the ground station dark for ten minutes: the UAVs keep reporting
-    (detections at HIGH, MEDIUM and LOW); once it is back, what still lives arrives, in
-    priority order; what outlived its TTL in the dark is dropped."""
-    fleet = authority("dark", seed)
-    motions = line_motions()
-    async with trio.open_nursery() as nursery:
-        swarm = build(nursery, fleet, seed, RadioConfig(range_m=1000.0), motions)
-        swarm.medium.schedule(60.0, NodeDown(GS))
-        swarm.medium.schedule(660.0, NodeUp(GS))
-        await trio.sleep(70)
-        step = 0
-        while trio.current_time() < 650:
-            for uav in LINE:
-                for level in (Priority.HIGH, Priority.MEDIUM, Priority.LOW):
-                    swarm.send(uav, GS, detection(step, trio.current_time()), level)
-            step += 1
-            await trio.sleep(30)
-        await trio.sleep_until(660 + 300)
-        nursery.cancel_scope.cancel()
-    return report("dark (ground station off for 10 minutes)", swarm, 600.0, outage_ended=660.0)
+    """The line with the ground station off for ten minutes (`sitl/dark.py`: it brings
+    the daemons' durable outboxes, which no other scenario needs)."""
+    from .dark import dark as dark_outage  # noqa: PLC0415 (dark.py builds on this module)
+
+    return await dark_outage(seed, minutes)
 
 
 SCENARIOS: dict[str, Callable[[int, float], Any]] = {
