@@ -78,6 +78,10 @@ class StackRuntime:
             status["saved_timestamp"] = self._store.status()
         return status
 
+    def node_clock_status(self) -> dict[str, Any]:
+        """The node clock's reading and counters (checkpoints, wall clock gone back)."""
+        return {} if self.node_clock is None else dict(self.node_clock.status())
+
     def _wake(self) -> None:
         self._deliver()
         self._work.set()

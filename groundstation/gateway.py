@@ -266,4 +266,5 @@ class Gateway:
             "reliable": dict(self.runtime.stack.reliable.counters),
             "bulk": dict(self.bulk.counters),
             "uplink": {} if self.uplink is None else self.uplink.stats(),
+            "node_clock": self.runtime.node_clock_status(),
         }

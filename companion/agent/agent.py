@@ -184,7 +184,13 @@ class Agent:
             chip_id = self._next_transfer
             self._next_transfer = self._next_transfer % 65535 + 1
             for header, chunks in bulk_parts(report.chip, chip_id, event.EVENT_MSG_TYPE_IMAGE):
-                await self.sync.submit(self.ground, header, priority=Priority.LOW, attached=chunks)
+                await self.sync.submit(
+                    self.ground,
+                    header,
+                    priority=Priority.LOW,
+                    attached=chunks,
+                    keep_for=self.config.detection_keep_for,
+                )
         taken = report.time if report.time is not None else self._wall()
         detection = event.MAVLink_event_detection_message(
             seq=0,
@@ -198,7 +204,12 @@ class Agent:
             class_id=report.class_id,
             confidence=round(report.confidence * 100),
         )
-        row = await self.sync.submit(self.ground, detection, priority=report.priority)
+        row = await self.sync.submit(
+            self.ground,
+            detection,
+            priority=report.priority,
+            keep_for=self.config.detection_keep_for,
+        )
         self.counters["detections"] += 1
         return row
 
@@ -295,6 +306,7 @@ class Agent:
             "stack": dict(self.runtime.stack.counters),
             "reliable": dict(self.runtime.stack.reliable.counters),
             "signing": self.runtime.signing_status(),
+            "node_clock": self.runtime.node_clock_status(),
         }
 
 
