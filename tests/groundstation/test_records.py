@@ -169,6 +169,17 @@ def test_detection_becomes_a_record_in_dialect_units() -> None:
     assert Record.from_json(json.loads(json.dumps(made.to_json()))) == made
 
 
+@pytest.mark.parametrize(("age_ms", "late"), [(0, False), (30_000, False), (30_001, True)])
+def test_a_detection_older_than_its_alert_ttl_is_flagged_late(age_ms: int, late: bool) -> None:
+    message = detection(seq=41)
+    message.time = 1_750_000_000_250
+    message.age = age_ms
+    made = record_from_message(7, message, 3, received=1_750_000_900.0)
+    assert made.payload["late"] is late
+    assert (made.payload["age"], made.payload["gateway_received"]) == (age_ms, 1_750_000_900.0)
+    assert made.timestamp == 1_750_000_000.25, "the original detection time"
+
+
 def test_telemetry_names_its_mode_for_its_vehicle_kind() -> None:
     plane = telemetry(100, 1)
     plane.custom_mode, plane.vehicle_type = 11, event.MAV_TYPE_FIXED_WING
