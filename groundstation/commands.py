@@ -40,7 +40,7 @@ import math
 import re
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dialects import event
@@ -99,6 +99,9 @@ class Command:
     uav: int
     type: str
     params: dict[str, Any]
+    waited: float = field(default=0.0, compare=False)
+    """Seconds the command had already waited (the cloud's queue) when this gateway took
+    it: its age so far, carried on to the UAV (docs/protocol.md, "Time")."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.command_id, str) or not COMMAND_ID.fullmatch(self.command_id):

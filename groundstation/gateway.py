@@ -178,7 +178,9 @@ class Gateway:
         """A valid command from the cloud: store it for its UAV's radio outbox."""
         head, attached = to_messages(command)
         self._pending_commands[command.command_id] = command.uav
-        await self.sync.submit(command.uav, head, attached=attached, key=command.command_id)
+        await self.sync.submit(
+            command.uav, head, attached=attached, key=command.command_id, held=command.waited
+        )
         self.counters["commands"] += 1
         log.info(
             "event=command_queued command_id=%s uav=%d type=%s",

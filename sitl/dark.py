@@ -33,6 +33,8 @@ from .scenarios import GS, LINE, Report, Swarm, authority, build, detection, lin
 from .scenarios import wall as sim_wall
 
 DARK, BACK = 60.0, 660.0
+STEPS = 19
+"""Rounds of detections, 30 s apart from DARK + 10 s: the last comes 20 s before BACK."""
 KEEP_FOR = 86_400.0
 DISK = 0.0005
 """Real seconds the MockClock waits, idle, before it jumps: an outbox commit's time."""
@@ -116,8 +118,9 @@ async def _in_the_dark(syncs: dict[int, OutboxSync]) -> tuple[set[tuple[int, int
     retask to one UAV after another every 60 s. What was stored, by identity."""
     made: set[tuple[int, int]] = set()
     commands: set[int] = set()
-    step = 0
-    while trio.current_time() < BACK - 10:
+    start = trio.current_time()
+    for step in range(STEPS):
+        await trio.sleep_until(start + 30 * step)
         for uav in LINE:
             for level in (Priority.HIGH, Priority.MEDIUM, Priority.LOW):
                 track = 3 * step + int(level)
@@ -128,8 +131,6 @@ async def _in_the_dark(syncs: dict[int, OutboxSync]) -> tuple[set[tuple[int, int
             number = step // 2 + 1
             await syncs[GS].submit(list(LINE)[number % len(LINE)], retask(number), key=f"c{number}")
             commands.add(number)
-        step += 1
-        await trio.sleep(30)
     return made, commands
 
 

@@ -122,11 +122,13 @@ class OutboxSync:
         attached: Sequence[Any] = (),
         key: str | None = None,
         keep_for: float | None = None,
+        held: float = 0.0,
     ) -> int:
         """Store `message` (and `attached`) for `dst`; the row id, once committed.
 
         `keep_for`: seconds to keep it if longer than its priority's time to live (it is
-        then demoted to LOW when that TTL has passed, see the rules).
+        then demoted to LOW when that TTL has passed, see the rules). `held`: how old it
+        already is (a command the cloud queued for a while): its birth is that far back.
         """
         if message.get_msgId() not in ACK_REQUIRED:
             raise LocalProtocolError(
@@ -134,7 +136,7 @@ class OutboxSync:
             )
         chosen = default_priority(message.get_msgId()) if priority is None else priority
         stamp(message, self.runtime.stack.fleet_time(self.runtime.wall()))
-        created = self.outbox.now()
+        created = self.outbox.now() - max(0.0, held)
         item = OutboxItem(
             key=key or new_key(),
             destination=dst,

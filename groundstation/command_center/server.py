@@ -329,7 +329,8 @@ def get_commands(handler: _Handler, _: Identity, query: dict[str, list[str]]) ->
         with server.queued:
             server.waiting -= 1
     cursor = found[-1].cursor if found else min(after, server.store.latest_cursor())
-    return 200, {"commands": [command.to_json() for command in found], "cursor": cursor}
+    now = time.time()
+    return 200, {"commands": [command.to_json(now) for command in found], "cursor": cursor}
 
 
 def post_commands(handler: _Handler, identity: Identity, _: dict[str, list[str]]) -> Any:

@@ -68,14 +68,18 @@ class QueuedCommand:
     status: str
     reason: str
 
-    def to_json(self) -> dict[str, Any]:
-        """The command's own JSON plus the service's fields (parse_command ignores them)."""
-        return {
+    def to_json(self, now: float | None = None) -> dict[str, Any]:
+        """The command's own JSON plus the service's fields (parse_command ignores them);
+        given `now`, also `age`: seconds since it was queued, by this service's clock."""
+        served = {
             **self.body,
             "cursor": self.cursor,
             "queued_at": self.queued,
             "status": self.status,
         }
+        if now is not None:
+            served["age"] = round(max(0.0, now - self.queued), 3)
+        return served
 
 
 class CommandCenterStore:

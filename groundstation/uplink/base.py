@@ -11,11 +11,13 @@ Rules:
   + retention (the radio's per-priority TTLs do not apply: a detection the cloud has not
   confirmed is kept, not dropped after 30 s).
 - Command intake (`CommandIntake`), whatever the transport: a command that does not
-  parse (or, `refuse`, could not even be read as JSON), or was queued more than
-  `max_age` seconds ago, is counted and answered with an "ack" record from the gateway
-  (INVALID / EXPIRED, `gateway_outcome_record`) and never handed on; malformed ones are
-  logged at the 1st, 10th, 100th... A valid one goes to the handler once (a command_id
-  seen among the last 4096 is skipped: at-least-once transports deliver again); a
+  parse (or, `refuse`, could not even be read as JSON), or is older than `max_age`
+  seconds (by the cloud's `age` of it, else its `queued_at`), is counted and answered
+  with an "ack" record from the gateway (INVALID / EXPIRED, `gateway_outcome_record`)
+  and never handed on; malformed ones are logged at the 1st, 10th, 100th... A valid
+  one goes to the handler once, with that age as `Command.waited` so the radio outbox
+  counts it in the command's age (a command_id seen among the last 4096 is skipped:
+  at-least-once transports deliver again); a
   handler that raises is counted, logged with its traceback and answered FAILED, and
   intake goes on. An answer the outbox cannot take (full) is counted as
   `unreported_outcomes`, never raised. Counters: commands (handed on),
@@ -27,14 +29,16 @@ Rules:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from companion.outbox import OutboxError, OutboxItem, OutboxStats
 from companion.reliability.priority import Priority
@@ -172,6 +176,10 @@ class FailureStreak:
         self.count, self._kind = 0, None
 
 
+def _finite(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 class CommandIntake:
     """Refuse, skip or hand on each command as received (module rules)."""
 
@@ -200,8 +208,7 @@ class CommandIntake:
         except CommandError as exc:
             await self.refuse(raw, exc, cursor)
             return
-        queued = raw.get("queued_at") if isinstance(raw, dict) else None
-        age = self._clock() - queued if isinstance(queued, int | float) else 0.0
+        age = self._age(raw)
         if self._max_age is not None and age > self._max_age:
             self._counters["expired_commands"] += 1
             self._log.warning("command %s is %.0f s old: not passed on", command.command_id, age)
@@ -211,6 +218,7 @@ class CommandIntake:
             self._counters["duplicate_commands"] += 1
             return
         self._remember(command.command_id)
+        command = dataclasses.replace(command, waited=age)
         self._counters["commands"] += 1
         try:
             await self._on_command(command)
@@ -218,6 +226,18 @@ class CommandIntake:
             self._counters["command_errors"] += 1
             self._log.exception("on_command failed for %s", command.command_id)
             await self._answer(raw, event.EVENT_OUTCOME_FAILED, f"gateway: {exc!r}", cursor)
+
+    def _age(self, raw: object) -> float:
+        """How long the cloud held the command: its `age` if it says (its own clock's
+        measure, the only sound one); else now minus its `queued_at`, which compares two
+        clocks and is only as good as their agreement (NTP on both ends); else 0."""
+        fields = raw if isinstance(raw, dict) else {}
+        age, queued = fields.get("age"), fields.get("queued_at")
+        if _finite(age):
+            return max(0.0, float(age))
+        if _finite(queued):
+            return max(0.0, self._clock() - float(queued))
+        return 0.0
 
     async def refuse(self, raw: object, error: CommandError, cursor: int | None = None) -> None:
         """A malformed command, `raw` as received (the text of one that is not even JSON):

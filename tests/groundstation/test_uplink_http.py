@@ -246,6 +246,36 @@ async def test_bad_stale_and_failing_commands_are_refused_back_to_the_center(
     assert statuses == {1: "invalid", 2: "invalid", 3: "expired", 4: "failed", 5: "delivered"}
 
 
+async def test_a_command_s_age_is_the_center_s_measure_not_a_clock_comparison(
+    tmp_path: Path,
+) -> None:
+    """The ground station's clock is an hour behind the center's: the center's own `age`
+    still expires what waited too long, and carries the wait of what did not."""
+    received: list[Command] = []
+
+    async def on_command(command: Command) -> None:
+        received.append(command)
+
+    def abort(command_id: str) -> dict[str, Any]:
+        return {"command_id": command_id, "uav": 3, "type": "mission_abort",
+                "params": {"action": "rtl"}}  # fmt: skip
+
+    def behind() -> float:
+        return time.time() - 3600
+
+    with running_center(tmp_path / "cc.db") as center:
+        now = time.time()
+        center.store.queue(abort("waited"), now - 20, "test")
+        center.store.queue(abort("stale"), now - 400, "test")
+        cfg = config(tmp_path, center.url)
+        async with open_http_uplink(cfg, on_command, clock=behind) as uplink:
+            await until(lambda: len(received) == 1)
+            await until(lambda: len(center.store.records()) == 1)  # the stale one's EXPIRED
+    assert [c.command_id for c in received] == ["waited"]
+    assert received[0].waited == pytest.approx(20, abs=5)
+    assert uplink.stats()["expired_commands"] == 1
+
+
 async def test_a_damaged_cursor_file_is_refused_at_open(tmp_path: Path) -> None:
     cfg = config(tmp_path, "http://127.0.0.1:9")
     cfg.cursor_file.write_text("{not json")

@@ -118,3 +118,28 @@ async def test_a_detection_answered_expired_is_kept_and_goes_on_at_low(
     assert ended == []
     assert sync.counters["demoted"] == 1
     assert stored == {Priority.LOW: 1}
+
+
+async def test_a_command_the_cloud_held_arrives_with_that_age_and_its_ttl_shortened(
+    fleet: Fleet, mock_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    mock_clock.autojump_threshold = DISK
+    async with (
+        open_outbox(tmp_path / "gs.db", validate=valid_bundle, clock=wall) as outbox,
+        trio.open_nursery() as nursery,
+    ):
+        _, nodes = swarm_line(nursery, fleet)
+        ground = nodes[GS]
+        sync = OutboxSync(outbox, ground)
+        ground.on_event = sync.on_event
+        nursery.start_soon(sync.run)
+        await trio.sleep(30)  # routes up
+        await sync.submit(1, retask(1), key="held-25", held=25.0)
+        await sync.submit(1, retask(2), key="held-40", held=40.0)  # HIGH lives 30 s
+        await trio.sleep(20)
+        nursery.cancel_scope.cancel()
+    (got,) = [a for a in nodes[1].stack.arrived if a.src == GS]
+    assert got.messages[0].track_id == 1
+    assert got.age is not None
+    assert 25.0 <= got.age < 30.0, "the cloud's wait counts in the command's age"
+    assert sync.counters["expired"] == 1, "the other was past its time to live already"
