@@ -185,8 +185,9 @@ class NodeStack:
             self._receive(received.message, received.frame.system_id, now, wall)
         self._pump(now, wall)
 
-    def next_frame(self, now: float) -> bytes | None:
-        """The next frame the radio should transmit, or None."""
+    def next_frame(self, now: float, wall: float) -> bytes | None:
+        """The next frame the radio should transmit, or None. It is signed now, as it
+        leaves (`Link.stamp_leaving`), so its timestamp follows every frame sent before."""
         frame = self.scheduler.pop(now)
         if frame is None:
             return None
@@ -196,7 +197,7 @@ class NodeStack:
             self.critical_behind_lower = max(self.critical_behind_lower, ahead)
         else:
             self._lower_sent += 1
-        return frame.data
+        return self.link.stamp_leaving(frame.data, wall)
 
     # -- timers --------------------------------------------------------------------------
 

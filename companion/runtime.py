@@ -103,7 +103,7 @@ class StackRuntime:
 
     async def _transmit_loop(self) -> None:
         while True:
-            frame = self.stack.next_frame(trio.current_time())
+            frame = self.stack.next_frame(trio.current_time(), self._wall())
             if frame is None:
                 await self._work.wait()
                 continue

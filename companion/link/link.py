@@ -37,9 +37,11 @@ from .signing import (
     SigningClock,
     frame_link_id,
     frame_timestamp,
+    signature,
 )
 
 MAV_COMP_ID_ONBOARD_COMPUTER = 191
+_INCOMPAT_SIGNED = 0x01
 _ARRIVED_UNSIGNED = "_event_arrived_unauthenticated"
 
 CRC_EXTRAS: dict[int, int] = {msgid: cls.crc_extra for msgid, cls in event.mavlink_map.items()}
@@ -136,6 +138,20 @@ class Link:
         self._mav.seq = (self._mav.seq + 1) % 256
         self.frames_sent += 1
         return data
+
+    def stamp_leaving(self, data: bytes, wall_time: float) -> bytes:
+        """A frame `send` built earlier, signed again with the next timestamp as it leaves.
+
+        Frames leave in another order than they were built (the transmit scheduler serves
+        priorities), and a receiver takes each stream's timestamps only in increasing
+        order: stamped when built, a LOW frame that waited behind a CRITICAL one built
+        after it would be dropped as a replay. Same length, so queue accounting holds.
+        """
+        key = self.config.key
+        if key is None or not data[2] & _INCOMPAT_SIGNED:
+            return data
+        stamped = data[:-12] + self.clock.next(wall_time).to_bytes(6, "little")
+        return stamped + signature(key, stamped)
 
     def relay(self, received: Received) -> bytes:
         """The frame exactly as it arrived, to pass on to another link unchanged."""

@@ -48,7 +48,7 @@ class StackMesh:
             while moved:
                 moved = False
                 for src, stack in self.nodes.items():
-                    while (data := stack.next_frame(self.now)) is not None:
+                    while (data := stack.next_frame(self.now, self.wall)) is not None:
                         moved = True
                         for dst, peer in self.nodes.items():
                             if dst != src and frozenset((src, dst)) in self.links:

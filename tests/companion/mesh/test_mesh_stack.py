@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from companion.link import SigningClock
+from companion.link.drops import Drop
 from companion.link.signing import TICKS_PER_SECOND
 from companion.mesh.router import HELLO_INTERVAL
 from companion.node import NodeStack
+from companion.reliability.priority import Priority
 from dialects import event
 from tests.companion.security.fleet import Fleet
 from tests.samples import detection
@@ -152,3 +154,23 @@ def test_clocks_ahead_after_restarts_never_make_a_fresh_detection_look_old(
     assert mesh.nodes[GS].counters["late"] == 0
     outcomes = {e.outcome for e in mesh.nodes[1].events if hasattr(e, "outcome")}
     assert outcomes == {event.EVENT_OUTCOME_ACCEPTED}
+
+
+def test_frames_served_out_of_build_order_are_not_taken_for_replays(fleet: Fleet) -> None:
+    """The scheduler sends a CRITICAL frame before LOW frames built earlier: each frame is
+    signed as it leaves, so the receiver sees its timestamps in order and drops none."""
+    mesh = StackMesh(fleet, [GS, 1], [(GS, 1)], gateway=GS)
+    mesh.run(4 * HELLO_INTERVAL)
+    ground = mesh.nodes[GS]
+    ground.send(1, event.MAVLink_event_heartbeat_message(0, 1, 0), mesh.now, mesh.wall)
+    mesh.run(5)  # a session
+    for _ in range(3):
+        beat = event.MAVLink_event_heartbeat_message(0, 1, 0)
+        ground.send(1, beat, mesh.now, mesh.wall, priority=Priority.LOW)
+    abort = event.MAVLink_event_mission_abort_message(0, 7, event.EVENT_ABORT_ACTION_RTL)
+    ground.send(1, abort, mesh.now, mesh.wall)
+    mesh.run(5)
+    kinds = [a.messages[0].get_type() for a in mesh.nodes[1].arrived]
+    assert kinds.count("EVENT_HEARTBEAT") == 4
+    assert "EVENT_MISSION_ABORT" in kinds
+    assert mesh.nodes[1].link.drops[Drop.REPLAY] == 0
