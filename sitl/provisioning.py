@@ -73,8 +73,10 @@ def provision_fleet(
     ground_station: int = 255,
     name: str = "sim-fleet",
     valid_days: int = 2,
+    now: float | None = None,
 ) -> FleetFiles:
-    """Create a fleet authority, one key bundle per node, a link key and tokens."""
+    """Create a fleet authority, one key bundle per node, a link key and tokens; the
+    certificates are issued at `now` (default: the time of the call)."""
     if (root / "authority").exists():
         raise FileExistsError(f"{root} already holds a fleet")
     root.mkdir(parents=True, exist_ok=True)
@@ -82,7 +84,7 @@ def provision_fleet(
     keystore.create_authority_directory(root / "authority", authority)
     tokens = Tokens(*(secrets.token_urlsafe(24) for _ in range(3)))
     files = FleetFiles(root, ground_station, uavs, tokens)
-    now = time.time()
+    now = time.time() if now is None else now
     roles = [(node, Role.UAV) for node in uavs] + [(ground_station, Role.GROUND_STATION)]
     for node, role in roles:
         _, keys = authority.issue(node, role, valid_for=valid_days * DAY, now=now)

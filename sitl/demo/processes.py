@@ -2,8 +2,9 @@
 
 Rules:
 - Each child's stderr (and stdout, after an optional "ready" line) goes to
-  `logs/NAME.log`; the ready line is awaited with a limit, and a child that exits first
-  is an error quoting the end of its log.
+  `logs/NAME.log`, appended to (a child started again under its name adds to it); the
+  ready line is awaited with a limit, and a child that exits first is an error quoting
+  the end of its log.
 - Stopping sends SIGTERM and waits (the daemons commit their outboxes on SIGTERM); a
   child still running after the grace period is killed (`sitl.terminate`); its status
   then says so (-9).
@@ -11,8 +12,10 @@ Rules:
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -52,10 +55,16 @@ class Children:
         logs.mkdir(parents=True, exist_ok=True)
 
     async def start(
-        self, nursery: trio.Nursery, name: str, argv: list[str], *, ready: str | None = None
+        self,
+        nursery: trio.Nursery,
+        name: str,
+        argv: list[str],
+        *,
+        ready: str | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> Child:
-        """Start `argv` (a Python module run as `-m`, or a command); wait for a stdout line
-        starting with `ready` when given."""
+        """Start `argv` (a Python module run as `-m`, or a command), with `env` added to
+        our environment; wait for a stdout line starting with `ready` when given."""
         log_path = self.logs / f"{name}.log"
         log = log_path.open("ab")
         process = await trio.lowlevel.open_process(
@@ -64,6 +73,7 @@ class Children:
             stdout=subprocess.PIPE if ready else log,
             stderr=log,
             start_new_session=True,
+            env=None if env is None else {**os.environ, **env},
         )
         child = Child(name, process, log_path, log)
         self.started.append(child)
