@@ -20,11 +20,11 @@ Rules:
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import trio
 
+from ..durable_file import replace_durably
 from .signing import MAX_AHEAD, TIMESTAMP_MAX, SigningClock, restore_refusal, tick_date
 
 log = logging.getLogger(__name__)
@@ -63,17 +63,7 @@ class TimestampStore:
 
     def save(self, value: int) -> None:
         """Durably replace the saved reservation with `value`."""
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", encoding="ascii") as f:
-            f.write(f"{value}\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        replace_durably(self.path, f"{value}\n")
 
     def status(self) -> dict[str, int]:
         """Read-only figures for status files."""

@@ -34,12 +34,12 @@ import hashlib
 import json
 import logging
 import math
-import os
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeGuard
 
+from companion.durable_file import replace_durably
 from companion.outbox import OutboxError, OutboxItem, OutboxStats
 from companion.reliability.priority import Priority
 from companion.transport.base import is_log_worthy
@@ -285,14 +285,4 @@ def read_cursor(path: Path) -> int | None:
 
 def write_cursor(path: Path, cursor: int) -> None:
     """Replace the cursor file atomically and durably (write, fsync, rename, fsync dir)."""
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w") as file:
-        json.dump({"cursor": cursor}, file)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    replace_durably(path, json.dumps({"cursor": cursor}))
