@@ -3,7 +3,10 @@ EXPIRED answer is no delivery, and no clock offset makes a fresh message look ol
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -14,9 +17,10 @@ from companion.outbox import open_outbox
 from companion.outbox.sync import OutboxSync, valid_bundle
 from companion.reliability.events import Acknowledged
 from companion.reliability.priority import Priority
+from companion.runtime import StackRuntime
 from dialects import event
 from groundstation.records import record_from_message
-from sitl.radio import NodeDown, NodeUp
+from sitl.radio import NodeDown, NodeUp, RadioMedium
 from tests.companion.security.fleet import Fleet
 from tests.companion.test_node_line import GS, retask, swarm_line, wall
 from tests.samples import detection
@@ -26,19 +30,29 @@ from .test_sync import DISK
 DAY = 86_400.0
 
 
+@asynccontextmanager
+async def line_with_sync(
+    fleet: Fleet, tmp_path: Path, node: int, **options: Any
+) -> AsyncIterator[tuple[RadioMedium, dict[int, StackRuntime], OutboxSync]]:
+    """The 4-UAV line, with `node`'s outbox synced into its stack (as its daemon does)."""
+    async with (
+        open_outbox(tmp_path / f"{node}.db", validate=valid_bundle, clock=wall) as outbox,
+        trio.open_nursery() as nursery,
+    ):
+        medium, nodes = swarm_line(nursery, fleet)
+        sync = OutboxSync(outbox, nodes[node], **options)
+        nodes[node].on_event = sync.on_event
+        nursery.start_soon(sync.run)
+        yield medium, nodes, sync
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_detection_held_past_its_alert_ttl_goes_on_at_low_and_arrives_late(
     fleet: Fleet, mock_clock: trio.testing.MockClock, tmp_path: Path
 ) -> None:
     mock_clock.autojump_threshold = DISK
-    async with (
-        open_outbox(tmp_path / "uav3.db", validate=valid_bundle, clock=wall) as outbox,
-        trio.open_nursery() as nursery,
-    ):
-        medium, nodes = swarm_line(nursery, fleet)
-        far = nodes[3]
-        sync = OutboxSync(outbox, far)
-        far.on_event = sync.on_event
-        nursery.start_soon(sync.run)
+    async with line_with_sync(fleet, tmp_path, 3) as (medium, nodes, sync):
+        outbox = sync.outbox
         medium.schedule(20.0, NodeDown(GS))
         medium.schedule(200.0, NodeUp(GS))
         await trio.sleep(30)
@@ -53,7 +67,6 @@ async def test_a_detection_held_past_its_alert_ttl_goes_on_at_low_and_arrives_la
         await sync.submit(GS, detection(2), keep_for=DAY)
         while (await outbox.depth()) and trio.current_time() < 700:
             await trio.sleep(1)
-        nursery.cancel_scope.cancel()
     late, live = [a for a in nodes[GS].stack.arrived if a.src == 3]
     assert late.messages[0].track_id == 1
     assert late.priority == Priority.LOW
@@ -74,18 +87,10 @@ async def expired_answer(
     answer be EXPIRED (a relay held it too long)."""
     ended: list[str] = []
     handed: list[tuple[str, int, int]] = []
-    async with (
-        open_outbox(tmp_path / "gs.db", validate=valid_bundle, clock=wall) as outbox,
-        trio.open_nursery() as nursery,
-    ):
-        medium, nodes = swarm_line(nursery, fleet)
+    async with line_with_sync(
+        fleet, tmp_path, GS, on_handed=lambda *h: handed.append(h), on_expired=ended.extend
+    ) as (medium, _, sync):
         medium.schedule(0.0, NodeDown(3))
-        ground = nodes[GS]
-        sync = OutboxSync(
-            outbox, ground, on_handed=lambda *h: handed.append(h), on_expired=ended.extend
-        )
-        ground.on_event = sync.on_event
-        nursery.start_soon(sync.run)
         await sync.submit(3, message, key="command-1", keep_for=keep_for)
         while not handed:
             await trio.sleep(0.5)
@@ -95,8 +100,7 @@ async def expired_answer(
         await trio.sleep(2)
         assert sync.counters["expired_answers"] == 1
         assert sync.counters["confirmed"] == 0, "an EXPIRED answer is no delivery"
-        stored = (await outbox.stats()).by_priority
-        nursery.cancel_scope.cancel()
+        stored = (await sync.outbox.stats()).by_priority
     return sync, ended, stored
 
 
@@ -124,20 +128,11 @@ async def test_a_command_the_cloud_held_arrives_with_that_age_and_its_ttl_shorte
     fleet: Fleet, mock_clock: trio.testing.MockClock, tmp_path: Path
 ) -> None:
     mock_clock.autojump_threshold = DISK
-    async with (
-        open_outbox(tmp_path / "gs.db", validate=valid_bundle, clock=wall) as outbox,
-        trio.open_nursery() as nursery,
-    ):
-        _, nodes = swarm_line(nursery, fleet)
-        ground = nodes[GS]
-        sync = OutboxSync(outbox, ground)
-        ground.on_event = sync.on_event
-        nursery.start_soon(sync.run)
+    async with line_with_sync(fleet, tmp_path, GS) as (_, nodes, sync):
         await trio.sleep(30)  # routes up
         await sync.submit(1, retask(1), key="held-25", held=25.0)
         await sync.submit(1, retask(2), key="held-40", held=40.0)  # HIGH lives 30 s
         await trio.sleep(20)
-        nursery.cancel_scope.cancel()
     (got,) = [a for a in nodes[1].stack.arrived if a.src == GS]
     assert got.messages[0].track_id == 1
     assert got.age is not None
