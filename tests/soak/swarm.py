@@ -137,6 +137,17 @@ class Swarm:
         await self.stop(daemon, signum)
         await self.start(nursery, daemon)
 
+    def problems(self) -> dict[str, list[str]]:
+        """What each daemon did that a daemon must not, a process that ended by itself
+        since its last start included."""
+        found = {}
+        for name, daemon in self.daemons.items():
+            status = None if daemon.child is None else daemon.child.process.returncode
+            ended = [] if status is None else [f"had exited by itself with status {status}"]
+            if daemon.problems or ended:
+                found[name] = daemon.problems + ended
+        return found
+
     # -- the operator ----------------------------------------------------------------------
 
     def client(self) -> httpx.AsyncClient:

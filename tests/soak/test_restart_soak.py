@@ -275,6 +275,6 @@ async def soak(swarm: Swarm, nursery: trio.Nursery, rng: random.Random) -> Outco
         statuses=swarm.command_statuses(),
         jumps=jumps,
         back_to_back=sum(up == 0.0 for plan in plans.values() for _, up in plan),
-        problems={n: d.problems for n, d in swarm.daemons.items() if d.problems},
+        problems=swarm.problems(),
         seconds=seconds,
     )
