@@ -20,9 +20,11 @@ Rules:
   executing it gave).
 - A command the radio outbox gave up on (its time to live ended before the UAV
   acknowledged it: out of reach, switched off, not in the fleet) goes back as EXPIRED.
-- The radio outbox is the memory of which commands wait for an outcome: every row in it is
-  a command keyed by its id, so `resume` after a restart picks up the commands an earlier
-  run stored, and their ACKs, status reports and expiry reach the cloud as before.
+- Which commands wait for an outcome, and under which (UAV, seq) they went, is kept on
+  disk (`awaiting.py`): the radio outbox lets go of a command at the UAV's ACCEPTED, but
+  its final outcome may come after a restart of this station, as an ACK for a seq this
+  run never sent (the stack reports those) or in the UAV's status. `resume` also takes
+  the commands still in the radio outbox (every row there is a command keyed by its id).
 - The gateway never invents outcomes for the UAV: it reports what came back, from the
   EVENT_ACKs or, when the final ACK was lost, from the UAV's EVENT_STATUS naming its
   last command (sender, seq) and outcome.
@@ -47,6 +49,7 @@ from companion.reliability.priority import Priority
 from companion.runtime import StackRuntime
 from dialects import event
 
+from .awaiting import AwaitingOutcomes
 from .commands import Command, to_messages
 from .fleet import FleetState
 from .records import Record, RecordError, command_outcome_record, record_from_message
@@ -68,6 +71,7 @@ class Gateway:
         sync: OutboxSync,
         *,
         wall_clock: Callable[[], float],
+        awaiting: AwaitingOutcomes | None = None,
     ) -> None:
         self.runtime = runtime
         self.sync = sync
@@ -76,11 +80,8 @@ class Gateway:
         self.bulk = BulkAssembler()
         self.counters: Counter[str] = Counter()
         self._wall = wall_clock
-        self._commands: dict[tuple[int, int], str] = {}
-        """(UAV, seq) of every hand-over of a command still waiting for its outcome: its id."""
-        self._pending_commands: dict[str, int] = {}
-        """Command id -> UAV, for every command stored and not yet final."""
-        self._handed_as: dict[str, list[tuple[int, int]]] = {}
+        self.awaiting = awaiting if awaiting is not None else AwaitingOutcomes()
+        """Commands stored and not yet final, with each (UAV, seq) they went as; on disk."""
         self._records, self._record_inbox = trio.open_memory_channel[Record](QUEUE)
         sync.on_handed = self._handed
         sync.on_expired = self._expired
@@ -171,13 +172,13 @@ class Gateway:
         """Take up the commands an earlier run stored and the UAVs have not answered (call
         before the sync runs); how many."""
         for row in await self.sync.outbox.pending():
-            self._pending_commands[row.key] = row.destination
-        return len(self._pending_commands)
+            self.awaiting.stored(row.key, row.destination)
+        return len(self.awaiting)
 
     async def on_command(self, command: Command) -> None:
         """A valid command from the cloud: store it for its UAV's radio outbox."""
         head, attached = to_messages(command)
-        self._pending_commands[command.command_id] = command.uav
+        self.awaiting.stored(command.command_id, command.uav)
         await self.sync.submit(
             command.uav, head, attached=attached, key=command.command_id, held=command.waited
         )
@@ -193,7 +194,7 @@ class Gateway:
         """Commands whose radio time to live ended unacknowledged: the UAV never had them
         (out of reach, switched off, unknown); the cloud hears EXPIRED."""
         for key in keys:
-            uav = self._pending_commands.get(key)
+            uav = self.awaiting.uav(key)
             if uav is None:
                 continue
             self.counters["commands_expired"] += 1
@@ -203,9 +204,7 @@ class Gateway:
             )
 
     def _handed(self, key: str, dst: int, seq: int) -> None:
-        if key in self._pending_commands:
-            self._commands[(dst, seq)] = key
-            self._handed_as.setdefault(key, []).append((dst, seq))
+        self.awaiting.handed(key, dst, seq)
 
     def _outcome_from_status(self, src: int, status: Any) -> None:
         """A UAV's status names its last command's outcome: report it if its final ACK
@@ -214,7 +213,7 @@ class Gateway:
             return
         if status.last_outcome == event.EVENT_OUTCOME_ACCEPTED:
             return
-        command_id = self._commands.get((src, status.last_seq))
+        command_id = self.awaiting.command_of(src, status.last_seq)
         if command_id is None:
             return
         self.counters["outcomes_from_status"] += 1
@@ -224,25 +223,20 @@ class Gateway:
         self.sync.on_event(reliability)
         if not isinstance(reliability, Acknowledged):
             return
-        command_id = self._commands.get((reliability.dst, reliability.seq))
+        command_id = self.awaiting.command_of(reliability.dst, reliability.seq)
         if command_id is None:
             return
         self._report_outcome(command_id, reliability.outcome, reliability.reason)
 
     def _report_outcome(self, command_id: str, outcome: int, reason: str) -> None:
+        uav = self.awaiting.uav(command_id)
+        if uav is None:
+            return
         self._queue(
-            command_outcome_record(
-                command_id,
-                self._pending_commands[command_id],
-                outcome,
-                reason=reason,
-                timestamp=self._wall(),
-            )
+            command_outcome_record(command_id, uav, outcome, reason=reason, timestamp=self._wall())
         )
         if outcome != event.EVENT_OUTCOME_ACCEPTED:  # final: forget the command
-            self._pending_commands.pop(command_id, None)
-            for handed in self._handed_as.pop(command_id, []):
-                self._commands.pop(handed, None)
+            self.awaiting.final(command_id)
 
     # -- fleet view ----------------------------------------------------------------------
 

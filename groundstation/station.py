@@ -30,6 +30,7 @@ from companion.radio_node import open_radio_node
 from companion.status_file import write_status
 from companion.transport.backoff import Backoff
 
+from .awaiting import AwaitingOutcomes
 from .config import StationConfig
 from .gateway import Gateway
 from .uplink.base import Uplink
@@ -149,7 +150,8 @@ async def open_ground_station(
         runtime, sync = await stack.enter_async_context(
             open_radio_node(config, outbox_name="radio.db", gateway=True, wall_clock=wall_clock)
         )
-        gateway = Gateway(runtime, sync, wall_clock=wall_clock)
+        awaiting = AwaitingOutcomes.load(config.state_dir / "awaiting.json")
+        gateway = Gateway(runtime, sync, wall_clock=wall_clock, awaiting=awaiting)
         resumed = await gateway.resume()
         if resumed:
             log.info("event=commands_resumed count=%d", resumed)

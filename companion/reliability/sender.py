@@ -27,8 +27,10 @@ Rules (docs/protocol.md "Reliability"; RFC 6298 through `rtt.py`):
   from a retransmitted message (Karn's rule) nor from a LOW one (it queues behind all
   other traffic, so its round trip measures our queue, not the path).
 - A later ACK of a recently acknowledged seq with another outcome (ACCEPTED, then
-  COMPLETED) is reported again with rtt None; a repeat is only counted; any other ACK is
-  counted as unknown.
+  COMPLETED) is reported again with rtt None; a repeat is only counted. Any other ACK (a
+  seq this run does not know: sent before a restart, or long forgotten) is counted as
+  unknown and reported with rtt None too, once per outcome: the application may keep
+  what it sent on disk (the ground station keeps its commands awaiting an outcome).
 - Messages to transmit leave through `messages_to_send()`, events through `next_event()`.
 """
 
@@ -302,16 +304,14 @@ class ReliableSender:
 
     def _on_other_ack(self, src: int, seq: int, outcome: int, reason: str) -> None:
         previous = self._recent.get((src, seq))
-        if previous is None:
-            self.counters["ack_unknown"] += 1
-        elif previous == outcome:
+        if previous == outcome:
             self.counters["ack_duplicate"] += 1
-        else:
-            self._remember(src, seq, outcome)
-            self._events.append(
-                Acknowledged(dst=src, seq=seq, outcome=outcome, rtt=None, reason=reason)
-            )
-            self.counters["ack_updated"] += 1
+            return
+        self.counters["ack_unknown" if previous is None else "ack_updated"] += 1
+        self._remember(src, seq, outcome)
+        self._events.append(
+            Acknowledged(dst=src, seq=seq, outcome=outcome, rtt=None, reason=reason)
+        )
 
     def _remember(self, src: int, seq: int, outcome: int) -> None:
         self._recent.pop((src, seq), None)

@@ -18,6 +18,7 @@ from companion.outbox.sync import OutboxSync, valid_bundle
 from companion.runtime import StackRuntime
 from companion.security.certificate import Role
 from dialects import event
+from groundstation.awaiting import AwaitingOutcomes
 from groundstation.commands import parse_command
 from groundstation.gateway import Gateway
 from groundstation.records import Record
@@ -78,6 +79,11 @@ def radio_outbox(tmp_path: Path) -> AbstractAsyncContextManager[Outbox]:
     return open_outbox(tmp_path / "radio.db", validate=valid_bundle, clock=wall)
 
 
+def ledger(tmp_path: Path) -> AwaitingOutcomes:
+    """The ground station's commands awaiting an outcome, the same file across restarts."""
+    return AwaitingOutcomes.load(tmp_path / "awaiting.json")
+
+
 @asynccontextmanager
 async def pair(fleet: Fleet, tmp_path: Path) -> AsyncIterator[Pair]:
     medium = RadioMedium(seed=5, config=RadioConfig(range_m=2000.0))
@@ -92,7 +98,7 @@ async def pair(fleet: Fleet, tmp_path: Path) -> AsyncIterator[Pair]:
         trio.open_nursery() as nursery,
     ):
         sync = OutboxSync(outbox, ground)
-        gateway = Gateway(ground, sync, wall_clock=wall)
+        gateway = Gateway(ground, sync, wall_clock=wall, awaiting=ledger(tmp_path))
         await gateway.resume()
         uplink = RecordingUplink()
         gateway.uplink = uplink
@@ -193,7 +199,8 @@ async def stored_then_stopped(fleet: Fleet, tmp_path: Path, body: dict[str, obje
     (the laptop restarts)."""
     ground = ground_station(fleet, RadioMedium(seed=6))
     async with radio_outbox(tmp_path) as outbox:
-        gateway = Gateway(ground, OutboxSync(outbox, ground), wall_clock=wall)
+        sync = OutboxSync(outbox, ground)
+        gateway = Gateway(ground, sync, wall_clock=wall, awaiting=ledger(tmp_path))
         await gateway.on_command(parse_command(body))
 
 
@@ -234,3 +241,55 @@ async def test_after_a_restart_a_stored_command_that_expires_is_reported(
     async with pair(fleet, tmp_path) as p:
         await trio.sleep(120)  # no node 9: its 5 s time to live ends unacknowledged
         assert p.uplink.outcomes() == [("ab-7", "expired")]
+
+
+async def test_a_final_outcome_that_comes_after_a_restart_is_reported(
+    fleet: Fleet, mock_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    """The UAV accepted the command (the radio outbox let go of it), then the ground
+    station restarted; the UAV's final ACK, and its status, still reach the cloud."""
+    mock_clock.autojump_threshold = DISK
+    async with pair(fleet, tmp_path) as p:
+        seq = await command_arrives(p)
+        assert p.uplink.outcomes() == [("ab-1", "accepted")]
+    async with pair(fleet, tmp_path) as p:  # the laptop restarted
+        ack = event.MAVLink_event_ack_message(
+            seq=seq,
+            msg_type=event.EVENT_MSG_TYPE_MISSION_ABORT,
+            outcome=event.EVENT_OUTCOME_COMPLETED,
+            reason=b"mode RTL",
+        )
+        p.uav.send(GS, ack)
+        await trio.sleep(10)
+        assert p.uplink.outcomes() == [("ab-1", "completed")]
+        assert "ab-1" not in p.gateway.awaiting, "final: forgotten"
+    async with pair(fleet, tmp_path) as p:
+        p.uav.send(GS, status(seq, event.EVENT_OUTCOME_COMPLETED))
+        await trio.sleep(10)
+        assert p.uplink.outcomes() == [], "reported once; the ledger no longer has it"
+
+
+async def test_an_outcome_in_the_status_after_a_restart_is_reported(
+    fleet: Fleet, mock_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    mock_clock.autojump_threshold = DISK
+    async with pair(fleet, tmp_path) as p:
+        seq = await command_arrives(p)
+    async with pair(fleet, tmp_path) as p:
+        for _ in range(2):
+            p.uav.send(GS, status(seq, event.EVENT_OUTCOME_FAILED))
+            await trio.sleep(5)
+        assert p.uplink.outcomes() == [("ab-1", "failed")]
+
+
+def test_an_unreadable_ledger_is_set_aside_not_fatal(tmp_path: Path) -> None:
+    path = tmp_path / "awaiting.json"
+    path.write_text('[["ab-1", 4, [[4, "x"]]]]')
+    loaded = AwaitingOutcomes.load(path)
+    assert len(loaded) == 0
+    assert loaded.counters["unreadable"] == 1
+    assert (tmp_path / "awaiting.json.unreadable").exists()
+    loaded.stored("ab-2", 4)
+    loaded.handed("ab-2", 4, 77)
+    again = AwaitingOutcomes.load(path)
+    assert again.command_of(4, 77) == "ab-2"

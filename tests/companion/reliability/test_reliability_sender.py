@@ -156,9 +156,12 @@ def test_unknown_duplicate_and_updated_acks() -> None:
     sender.on_ack(UAV, 1, ACCEPTED, 0.5)
     sender.on_ack(UAV, 1, ACCEPTED, 0.6)
     sender.on_ack(UAV, 1, COMPLETED, 9.0)
-    assert [(e.outcome, e.rtt) for e in events(sender)] == [  # type: ignore[union-attr]
-        (ACCEPTED, 0.5),
-        (COMPLETED, None),
+    got = [(e.seq, e.outcome, e.rtt) for e in events(sender)]  # type: ignore[union-attr]
+    assert got == [
+        (1, ACCEPTED, None),  # unknown (sent before a restart?): reported for the application
+        (2, ACCEPTED, None),
+        (1, ACCEPTED, 0.5),
+        (1, COMPLETED, None),
     ]
     assert sender.counters["ack_unknown"] == 2
     assert sender.counters["ack_duplicate"] == 1
