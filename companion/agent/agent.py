@@ -14,7 +14,8 @@ Rules:
 - Commands execute one at a time, in arrival order, except that an abort cancels whatever
   command is running and goes first (`Executor`). The final outcome goes back in an
   EVENT_ACK, once; EVENT_STATUS repeats the last command's (sender, seq, outcome), so a
-  sender whose final ACK was lost still learns it.
+  sender whose final ACK was lost still learns it. A command interrupted by a restart is
+  answered FAILED at the next start (`running.py`), never run again.
 - The signing clock's reservation is saved in `state_dir` before frames leave, so a reboot
   never reuses a signing timestamp.
 - Shutdown (SIGTERM, SIGINT or cancellation): the outbox is closed after everything it
@@ -54,6 +55,7 @@ from .bulk import bulk_parts
 from .config import AgentConfig
 from .intake import DetectionReport, Intake
 from .linkloss import Action, LinkLossPolicy
+from .running import INTERRUPTED, RunningCommands
 from .telemetry import AgentStatus, TelemetryClock, status, status_flags, telemetry
 
 log = logging.getLogger("event.agent")
@@ -88,6 +90,9 @@ class Agent:
         self._last_command = (0, 0)
         """(sender, seq) of the command `_last_outcome` belongs to, for EVENT_STATUS."""
         self._nursery: trio.Nursery | None = None
+        self.running, self._interrupted = RunningCommands.interrupted(
+            config.state_dir / "running.json"
+        )
         self.detection_port: int | None = None
         """The UDP port the detector intake listens on, once it is bound."""
 
@@ -103,6 +108,7 @@ class Agent:
             nursery.start_soon(self.sync.run)
             nursery.start_soon(self.adapter.run)
             self._nursery = nursery
+            self._answer_interrupted()
             nursery.start_soon(self._report_loop)
             await nursery.start(self._intake_loop)
             log.info(
@@ -118,11 +124,26 @@ class Agent:
 
     def on_arrival(self, arrived: Arrived) -> None:
         """From the stack: each command gets a task; the executor puts them in turn."""
-        head = arrived.messages[0].get_msgId()
-        if head not in COMMAND_TYPES or self._nursery is None:
+        head = arrived.messages[0]
+        kind = COMMAND_TYPES.get(head.get_msgId())
+        if kind is None or self._nursery is None:
             self.counters["ignored_inbound"] += 1
             return
+        self.running.started((arrived.src, head.seq, kind))
         self._nursery.start_soon(self._execute, arrived)
+
+    def _answer_interrupted(self) -> None:
+        """Commands a restart interrupted: each sender hears FAILED, once, and the last
+        one is what EVENT_STATUS repeats."""
+        for src, seq, kind in self._interrupted:
+            log.warning("event=command_interrupted src=%d seq=%d type=%d", src, seq, kind)
+            ack = event.MAVLink_event_ack_message(
+                seq, kind, event.EVENT_OUTCOME_FAILED, INTERRUPTED.encode()
+            )
+            self.runtime.send(src, ack)
+            self._last_outcome, self._last_command = event.EVENT_OUTCOME_FAILED, (src, seq)
+            self.counters["commands_interrupted"] += 1
+        self._interrupted = []
 
     def on_link_event(self, link: LinkEvent) -> None:
         log.warning("event=autopilot_link kind=%s", link.kind.name.lower())
@@ -148,6 +169,7 @@ class Agent:
             ack.reason,
         )
         self.runtime.send(arrived.src, ack, priority=Priority(arrived.priority))
+        self.running.finished((arrived.src, head.seq, int(ack.msg_type)))
 
     # -- detections ----------------------------------------------------------------------
 
