@@ -90,7 +90,7 @@ async def jumping(daemon: Daemon, rng: random.Random, jumps: list[tuple[float, f
         sign = -sign
 
 
-async def operating(swarm: Swarm, rng: random.Random, commands: dict[str, str]) -> None:
+async def operating(swarm: Swarm, rng: random.Random, commands: dict[str, Any]) -> None:
     """Queue a command every 8-14 s: parameter updates, and every fourth a retask."""
     uavs = sorted(HOMES)
     for i in itertools.count():
@@ -104,7 +104,7 @@ async def operating(swarm: Swarm, rng: random.Random, commands: dict[str, str]) 
             body |= {"type": "param_update", "params": {"name": "WPNAV_SPEED", "value": 500 + i}}
         with trio.CancelScope(shield=True):  # the end of the restarts lets it finish
             await swarm.queue(body)
-        commands[body["command_id"]] = body["type"]
+        commands[body["command_id"]] = body
 
 
 def at_center(records: list[dict[str, Any]]) -> Counter[Key]:
@@ -130,6 +130,16 @@ def log_events(swarm: Swarm) -> dict[str, Counter[str]]:
     return found
 
 
+def executed(swarm: Swarm, command: dict[str, Any]) -> list[str]:
+    """The agent's log lines of a parameter update's outcome (its value names it)."""
+    if command["type"] != "param_update":
+        return []
+    params = command["params"]
+    named = f"reason='{params['name']}={params['value']:g}'"
+    log = swarm.daemons[f"agent-{command['uav']}"].log.read_text(encoding="utf-8")
+    return [line for line in log.splitlines() if "event=command " in line and named in line]
+
+
 @dataclass
 class Outcome:
     """What the run did and what the command center holds at its end."""
@@ -137,7 +147,8 @@ class Outcome:
     detectors: list[Detector]
     at_center: Counter[Key]
     late: int
-    commands: dict[str, str]
+    commands: dict[str, Any]
+    """Command id -> the command as queued."""
     statuses: dict[str, str]
     jumps: list[tuple[float, float]]
     back_to_back: int
@@ -188,6 +199,10 @@ class Outcome:
             f"  missing {len(self.missing)} {self.missing[:5]}, duplicated"
             f" {len(self.duplicated)}, never sent {len(self.unknown)}",
             f"  commands: {len(self.commands)}, outcomes {dict(outcomes)}",
+            *(
+                f"  {c} {status}, its agent logged: {executed(swarm, self.commands[c])}"
+                for c, status in self.unfinished.items()
+            ),
             f"  problems: {self.problems}",
             *(
                 f"  log, {name}: {dict(events.most_common(8))}"
@@ -242,7 +257,7 @@ async def soak(swarm: Swarm, nursery: trio.Nursery, rng: random.Random) -> Outco
         pytest.fail(f"before any restart, a UAV's detections did not reach the cloud: {tails}")
     seconds["warm-up"], mark = time.monotonic() - mark, time.monotonic()
     jumps: list[tuple[float, float]] = []
-    commands: dict[str, str] = {}
+    commands: dict[str, Any] = {}
     agents = [name for name in swarm.daemons if name.startswith("agent-")]
     plans = restart_plans(rng, ["ground-station"]) | restart_plans(rng, agents)
     async with trio.open_nursery() as background:
