@@ -141,9 +141,17 @@ class Agent:
                 seq, kind, event.EVENT_OUTCOME_FAILED, INTERRUPTED.encode()
             )
             self.runtime.send(src, ack)
+            self.running.finished((src, seq, kind), event.EVENT_OUTCOME_FAILED, INTERRUPTED)
             self._last_outcome, self._last_command = event.EVENT_OUTCOME_FAILED, (src, seq)
             self.counters["commands_interrupted"] += 1
         self._interrupted = []
+
+    def _repeat_outcomes(self) -> None:
+        """Final outcomes go again with each status report, a few times (`running.py`)."""
+        for src, seq, kind, outcome, reason, _ in self.running.repeat():
+            ack = event.MAVLink_event_ack_message(seq, kind, outcome, reason.encode("utf-8"))
+            self.runtime.send(src, ack)
+            self.counters["outcomes_repeated"] += 1
 
     def on_link_event(self, link: LinkEvent) -> None:
         log.warning("event=autopilot_link kind=%s", link.kind.name.lower())
@@ -169,7 +177,11 @@ class Agent:
             ack.reason,
         )
         self.runtime.send(arrived.src, ack, priority=Priority(arrived.priority))
-        self.running.finished((arrived.src, head.seq, int(ack.msg_type)))
+        done = (arrived.src, head.seq, int(ack.msg_type))
+        reason = (
+            ack.reason.decode("utf-8", "replace") if isinstance(ack.reason, bytes) else ack.reason
+        )
+        self.running.finished(done, int(ack.outcome), str(reason).rstrip("\x00"))
 
     # -- detections ----------------------------------------------------------------------
 
@@ -264,6 +276,7 @@ class Agent:
                 )
                 self.runtime.send(self.ground, status(report, fleet_time, flags))
                 self.counters["status_sent"] += 1
+                self._repeat_outcomes()
                 snapshot = {"time": self._wall(), "outbox_depth": depth, **self.snapshot()}
                 await trio.to_thread.run_sync(write_status, self.status_path, snapshot)
             await trio.sleep(1.0)

@@ -1,4 +1,5 @@
-"""Commands the agent accepted and has not finished, kept on disk across restarts.
+"""Commands the agent accepted and has not finished, and final outcomes it is still
+repeating, kept on disk across restarts.
 
 Rules:
 - A command is written down when it arrives, before its ACCEPTED ACK can leave (the
@@ -7,8 +8,13 @@ Rules:
   restart or a power cut: the agent answers it FAILED ("interrupted: agent restarted"),
   so its sender learns a final outcome instead of waiting on ACCEPTED forever. Nothing
   is run again: half-done flight commands are the operator's to repeat.
-- One small JSON file of [sender, seq, EVENT_MSG_TYPE] triples, replaced durably. An
-  unreadable file is logged and set aside, never fatal. Bounded by `MAX_RUNNING`.
+- A final outcome travels in an EVENT_ACK, which nothing acknowledges: it is sent when
+  the command ends and again with the next `REPEATS` status reports (from disk after a
+  restart), so a ground station that was restarting or out of reach still hears it.
+  Repeats are idempotent for the ground station (one cloud record per outcome).
+- One small JSON file, replaced durably: {"running": [[sender, seq, EVENT_MSG_TYPE]],
+  "outcomes": [[sender, seq, EVENT_MSG_TYPE, outcome, reason, repeats left]]}. An
+  unreadable file is logged and set aside, never fatal. Bounded by `MAX_RUNNING` each.
 """
 
 from __future__ import annotations
@@ -21,51 +27,72 @@ from ..durable_file import replace_durably
 
 log = logging.getLogger(__name__)
 MAX_RUNNING = 64
+REPEATS = 6
 INTERRUPTED = "interrupted: agent restarted"
 
 Running = tuple[int, int, int]
 """(sender node, seq, EVENT_MSG_TYPE) of one command."""
+Outcome = tuple[int, int, int, int, str, int]
+"""(sender node, seq, EVENT_MSG_TYPE, EVENT_OUTCOME, reason, repeats left)."""
 
 
 class RunningCommands:
-    """The accepted, unfinished commands, on disk at `path`."""
+    """The accepted, unfinished commands and the outcomes to repeat, on disk at `path`."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
         self._running: list[Running] = []
+        self.outcomes: list[Outcome] = []
 
     @classmethod
     def interrupted(cls, path: Path) -> tuple[RunningCommands, list[Running]]:
-        """An empty ledger at `path`, and what the previous run left unfinished."""
-        left = _read(path)
+        """The ledger at `path` with its outcomes still to repeat, and the commands the
+        previous run left unfinished (taken off the ledger: the caller answers them)."""
+        running, outcomes = _read(path)
         ledger = cls(path)
-        if left:
-            ledger._save()
-        return ledger, left
+        ledger.outcomes = outcomes
+        return ledger, running
 
     def started(self, command: Running) -> None:
         if command not in self._running:
             self._running = [*self._running, command][-MAX_RUNNING:]
             self._save()
 
-    def finished(self, command: Running) -> None:
-        if command in self._running:
-            self._running = [c for c in self._running if c != command]
-            self._save()
+    def finished(self, command: Running, outcome: int, reason: str) -> None:
+        """The command ended with `outcome` (its EVENT_ACK just went): repeat it later."""
+        self._running = [c for c in self._running if c != command]
+        self.outcomes = [*self.outcomes, (*command, outcome, reason, REPEATS)][-MAX_RUNNING:]
+        self._save()
+
+    def repeat(self) -> list[Outcome]:
+        """The outcomes to send again now; each has one repeat fewer left."""
+        due = self.outcomes
+        if not due:
+            return []
+        self.outcomes = [(*o[:5], o[5] - 1) for o in due if o[5] > 1]
+        self._save()
+        return due
 
     def _save(self) -> None:
         if self.path is not None:
-            replace_durably(self.path, json.dumps(self._running))
+            state = {"running": self._running, "outcomes": self.outcomes}
+            replace_durably(self.path, json.dumps(state))
 
 
-def _read(path: Path) -> list[Running]:
+def _read(path: Path) -> tuple[list[Running], list[Outcome]]:
     try:
-        entries = json.loads(path.read_text(encoding="ascii"))
-        return [(int(src), int(seq), int(kind)) for src, seq, kind in entries]
+        state = json.loads(path.read_text(encoding="ascii"))
+        running = [(int(a), int(b), int(c)) for a, b, c in state["running"]]
+        outcomes = [
+            (int(a), int(b), int(c), int(d), str(e), int(f))
+            for a, b, c, d, e, f in state["outcomes"]
+        ]
     except FileNotFoundError:
-        return []
-    except (OSError, UnicodeDecodeError, ValueError, TypeError) as exc:
+        return [], []
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError) as exc:
         problem = repr(exc)
+    else:
+        return running, outcomes
     log.error("event=running_commands_unreadable file=%s error=%s: set aside", path, problem)
     path.replace(path.with_name(path.name + ".unreadable"))
-    return []
+    return [], []

@@ -187,16 +187,18 @@ async def test_mission_retask_and_abort_from_the_ground(
             while w.double.armed:
                 await trio.sleep(5)
         assert metres(w.double.position[:2], HOME[:2]) < 5, "home, landed and disarmed"
-    assert json.loads((tmp_path / "running.json").read_text()) == [], "all finished"
+    assert json.loads((tmp_path / "running.json").read_text())["running"] == [], "finished"
 
 
 async def test_a_command_a_restart_interrupted_is_answered_failed(
     fleet: Fleet, mock_clock: trio.testing.MockClock, tmp_path: Path
 ) -> None:
     """The agent had accepted a retask (seq 77) and was killed running it: at the next
-    start its sender hears FAILED instead of waiting on ACCEPTED for ever."""
+    start its sender hears FAILED instead of waiting on ACCEPTED for ever, and hears it
+    again with the next status reports (an EVENT_ACK may be lost)."""
     mock_clock.autojump_threshold = DISK
-    (tmp_path / "running.json").write_text(f"[[{GS}, 77, {event.EVENT_MSG_TYPE_RETASK}]]")
+    left = {"running": [[GS, 77, event.EVENT_MSG_TYPE_RETASK]], "outcomes": []}
+    (tmp_path / "running.json").write_text(json.dumps(left))
     async with world(fleet, tmp_path) as w:
         with trio.fail_after(120):
             while not [a for a in w.acks() if a.seq == 77]:
@@ -205,7 +207,9 @@ async def test_a_command_a_restart_interrupted_is_answered_failed(
         assert ack.outcome == event.EVENT_OUTCOME_FAILED
         assert "interrupted" in ack.reason
         assert w.agent.counters["commands_interrupted"] == 1
-        assert json.loads((tmp_path / "running.json").read_text()) == []
+        assert json.loads((tmp_path / "running.json").read_text())["running"] == []
+        await trio.sleep(25)  # two status reports: the outcome goes again with each
+        assert w.ground.stack.reliable.counters["ack_duplicate"] >= 2
 
 
 async def test_detector_lines_reach_the_ground_with_the_vehicle_position(
