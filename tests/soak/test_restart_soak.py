@@ -13,9 +13,9 @@ Rules:
   libfaketime): ground station -3 min, agent-1 +5 min, agent-2 -7 min; agent-1's clock also
   jumps back and forth by 2-9 min every 8-20 s while it runs. The command center is the
   cloud's real time.
-- Restarts: RESTARTS with SIGTERM and RESTARTS with SIGKILL for each daemon kind (the
-  ground station; the agents, dealt between the two), in a seeded random order, each
-  after a random time up; a quarter of them back to back (again as soon as it is up).
+- Restarts: RESTARTS with SIGTERM and RESTARTS with SIGKILL for each daemon (the ground
+  station and each agent), in a seeded random order, each after a random time up; a
+  quarter of them back to back (again as soon as it is up).
 - Detections: each agent's detector makes one every PACE s and resends it until the
   agent says stored (`tests/soak/detector.py`). Commands: a parameter update or a retask
   (which fails on the ground: a final outcome too) every 8-14 s through the API.
@@ -45,7 +45,7 @@ from tests.soak.detector import Detector, Key
 from tests.soak.swarm import HOMES, Daemon, Swarm, open_swarm, until
 
 RESTARTS = int(os.environ.get("EVENT_SOAK_RESTARTS", "20"))
-"""Restarts of each daemon kind (agent, ground station) with each signal."""
+"""Restarts of each daemon (each agent, the ground station) with each signal."""
 SEED = int(os.environ.get("EVENT_SOAK_SEED", "16"))
 OFFSETS = {"ground-station": -180.0, "agent-1": 300.0, "agent-2": -420.0}
 JUMPING = "agent-1"
@@ -182,13 +182,10 @@ class Outcome:
 
     def lines(self, swarm: Swarm) -> list[str]:
         counters = sum((d.counters for d in self.detectors), Counter[str]())
-        kinds: dict[str, Counter[str]] = {"ground station": Counter(), "agents": Counter()}
-        for name, daemon in swarm.daemons.items():
-            kinds["agents" if name.startswith("agent") else "ground station"] += daemon.departures
         outcomes = Counter(self.statuses.get(c, "missing") for c in self.commands)
         return [
-            f"restart soak: seed {SEED}, {RESTARTS} restarts per daemon kind and signal",
-            *(f"  restarts, {kind}: {dict(signals)}" for kind, signals in kinds.items()),
+            f"restart soak: seed {SEED}, {RESTARTS} restarts per daemon and signal",
+            *(f"  restarts, {name}: {dict(d.departures)}" for name, d in swarm.daemons.items()),
             f"  back to back (again as soon as up): {self.back_to_back}",
             f"  clock jumps of {JUMPING} (offset s): "
             + ", ".join(f"{a:+.0f}->{b:+.0f}" for a, b in self.jumps),
@@ -259,7 +256,7 @@ async def soak(swarm: Swarm, nursery: trio.Nursery, rng: random.Random) -> Outco
     jumps: list[tuple[float, float]] = []
     commands: dict[str, Any] = {}
     agents = [name for name in swarm.daemons if name.startswith("agent-")]
-    plans = restart_plans(rng, ["ground-station"]) | restart_plans(rng, agents)
+    plans = {name: restart_plans(rng, [name])[name] for name in ["ground-station", *agents]}
     async with trio.open_nursery() as background:
         background.start_soon(jumping, swarm.daemons[JUMPING], rng, jumps)
         background.start_soon(operating, swarm, rng, commands)
