@@ -62,15 +62,11 @@ LIMIT = 1200 + 30 * RESTARTS
 Plan = list[tuple[signal.Signals, float]]
 
 
-def restart_plans(rng: random.Random, names: list[str]) -> dict[str, Plan]:
-    """Each daemon's restarts in turn: (signal, seconds up before it), dealt round robin."""
+def restart_plan(rng: random.Random) -> Plan:
+    """One daemon's restarts in turn: (signal, seconds up before it)."""
     signals = [signal.SIGTERM] * RESTARTS + [signal.SIGKILL] * RESTARTS
     rng.shuffle(signals)
-    plans: dict[str, Plan] = {name: [] for name in names}
-    for i, signum in enumerate(signals):
-        up = 0.0 if rng.random() < BACK_TO_BACK else rng.uniform(0.3, 3.0)
-        plans[names[i % len(names)]].append((signum, up))
-    return plans
+    return [(s, 0.0 if rng.random() < BACK_TO_BACK else rng.uniform(0.3, 3.0)) for s in signals]
 
 
 async def restarting(swarm: Swarm, nursery: trio.Nursery, daemon: Daemon, plan: Plan) -> None:
@@ -256,7 +252,7 @@ async def soak(swarm: Swarm, nursery: trio.Nursery, rng: random.Random) -> Outco
     jumps: list[tuple[float, float]] = []
     commands: dict[str, Any] = {}
     agents = [name for name in swarm.daemons if name.startswith("agent-")]
-    plans = {name: restart_plans(rng, [name])[name] for name in ["ground-station", *agents]}
+    plans = {name: restart_plan(rng) for name in ["ground-station", *agents]}
     async with trio.open_nursery() as background:
         background.start_soon(jumping, swarm.daemons[JUMPING], rng, jumps)
         background.start_soon(operating, swarm, rng, commands)
