@@ -12,7 +12,11 @@ Rules:
   wire and certificate validity); nothing here sleeps or does I/O. `StackRuntime`
   (`runtime.py`) drives it under trio.
 - Every ACK-required message is acknowledged each time it arrives (the ACK may have
-  been lost), but handed to the application once: the duplicate filter decides.
+  been lost), but handed to the application once: the duplicate filter decides. Except
+  the types in `ack_after_commit` (the ground station's detections): durable before
+  acknowledged, so every copy goes to the application (`Arrived.ack` set, `repeat` true
+  after the first), which commits it idempotently and then calls `acknowledge`. A
+  crash before that commit leaves the sender retrying; nothing is ACKed and lost.
 - Mesh control frames go out at HIGH priority: above telemetry and bulk, so routes
   survive a busy channel, and below CRITICAL, so they never delay an abort.
 - Age, not clocks (docs/protocol.md, "Time"): every copy of a message that has an `age`
@@ -100,6 +104,10 @@ class Arrived:
     at: float
     age: float | None = None
     """How old the head message was when it was sealed (seconds), if its type says."""
+    ack: event.MAVLink_message | None = None
+    """The EVENT_ACK to send once the application committed it (`ack_after_commit`)."""
+    repeat: bool = False
+    """Another copy of a message already handed over (only with `ack` set)."""
 
 
 class NodeStack:
@@ -115,6 +123,7 @@ class NodeStack:
         revocations: RevocationState | None = None,
         seed: int = 0,
         random_key: Callable[[], X25519PrivateKey] = X25519PrivateKey.generate,
+        ack_after_commit: frozenset[int] = frozenset(),
     ) -> None:
         self.node_id = keys.certificate.node_id
         self.clock = clock or SigningClock()
@@ -130,6 +139,7 @@ class NodeStack:
             max_retries=MAX_RETRIES, jitter=random.Random(f"{seed}/retry/{self.node_id}")
         )
         self.dedupe = DuplicateFilter()
+        self.ack_after_commit = ack_after_commit
         self.authorizer = Authorizer()
         self.scheduler = TransmitScheduler()
         self.arrived: deque[Arrived] = deque()
@@ -263,10 +273,23 @@ class NodeStack:
             ack = event.MAVLink_event_ack_message(
                 bundle[0].seq, MESSAGE_TYPE[head], event.EVENT_OUTCOME_ACCEPTED, b""
             )
+            first = self.dedupe.first_time(delivered.src, bundle[0].seq)
+            if head in self.ack_after_commit:
+                arrived = Arrived(
+                    delivered.src, bundle, delivered.priority, now, age, ack, not first
+                )
+                self.arrived.append(arrived)
+                return
             self.sessions.send(delivered.src, [ack], delivered.priority, now, wall)
-            if not self.dedupe.first_time(delivered.src, bundle[0].seq):
+            if not first:
                 return
         self.arrived.append(Arrived(delivered.src, bundle, delivered.priority, now, age))
+
+    def acknowledge(self, arrived: Arrived, now: float, wall: float) -> None:
+        """The application committed `arrived` (`ack_after_commit`): send its ACK now."""
+        if arrived.ack is not None:
+            self.sessions.send(arrived.src, [arrived.ack], arrived.priority, now, wall)
+            self._pump(now, wall)
 
     def _track_paths(self, now: float) -> None:
         """Tell the sender when a destination it is waiting on becomes reachable again."""

@@ -22,6 +22,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Protocol
 
+from dialects import event
+
 from .link.signing import SigningClock
 from .link.timestamp_store import TimestampStore, save_last_used
 from .node import NodeStack
@@ -69,7 +71,11 @@ async def open_radio_node(
             open_outbox(config.state_dir / outbox_name, validate=valid_bundle, clock=node_clock)
         )
         signing = SigningClock(stamps.load(wall_clock()))
-        node = NodeStack(keys, config.link_key, gateway=gateway, clock=signing)
+        # The ground station ACKs a detection only once its cloud record is committed.
+        later = frozenset({event.MAVLINK_MSG_ID_EVENT_DETECTION}) if gateway else frozenset()
+        node = NodeStack(
+            keys, config.link_key, gateway=gateway, clock=signing, ack_after_commit=later
+        )
         stack.callback(save_last_used, signing, stamps)
         runtime = StackRuntime(
             node, radio, wall_clock=wall_clock, store=stamps, node_clock=node_clock

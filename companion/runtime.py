@@ -58,6 +58,11 @@ class StackRuntime:
         self._wake()
         return seq
 
+    def acknowledge(self, arrived: Arrived) -> None:
+        """Send the ACK of an arrival the application has committed (`NodeStack.acknowledge`)."""
+        self.stack.acknowledge(arrived, trio.current_time(), self._wall())
+        self._wake()
+
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._receive_loop)

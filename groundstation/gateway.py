@@ -6,6 +6,9 @@
                      <-- "ack" Record <-- ACK events (ACCEPTED, then the final outcome)
 
 Rules:
+- A detection is acknowledged to its UAV only once its record is committed to the
+  uplink outbox (the stack's `ack_after_commit`); a copy that comes while that commit
+  runs is ignored (the UAV asks again), one that comes after is acknowledged at once.
 - Every authenticated arrival becomes a cloud record (`groundstation.records`), except
   bulk parts, which become one record per complete transfer (image chips, logs) once
   `BulkAssembler` has every byte. Records go through the uplink's own durable outbox:
@@ -34,7 +37,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -59,6 +62,8 @@ log = logging.getLogger("event.groundstation")
 QUEUE = 4096
 PUBLISHERS = 8
 """Concurrent publishers: records committed in groups of up to this many."""
+Queued = tuple[Record, Arrived | None]
+"""A record for the uplink, and the arrival to acknowledge once it is committed."""
 BULK_NAMES = {event.EVENT_MSG_TYPE_IMAGE: "image", event.EVENT_MSG_TYPE_LOG: "log"}
 
 
@@ -82,7 +87,10 @@ class Gateway:
         self._wall = wall_clock
         self.awaiting = awaiting if awaiting is not None else AwaitingOutcomes()
         """Commands stored and not yet final, with each (UAV, seq) they went as; on disk."""
-        self._records, self._record_inbox = trio.open_memory_channel[Record](QUEUE)
+        self._records, self._record_inbox = trio.open_memory_channel[Queued](QUEUE)
+        self._committing: set[tuple[int, int]] = set()
+        self._committed: OrderedDict[tuple[int, int], None] = OrderedDict()
+        """(UAV, seq) of detections whose records are committed, for their copies' ACKs."""
         sync.on_handed = self._handed
         sync.on_expired = self._expired
 
@@ -94,8 +102,9 @@ class Gateway:
 
     def on_arrival(self, arrived: Arrived) -> None:
         head = arrived.messages[0]
-        self.fleet.heard(arrived.src, head, trio.current_time())
-        self.counters["arrived"] += 1
+        if not arrived.repeat:
+            self.fleet.heard(arrived.src, head, trio.current_time())
+        self.counters["arrived_again" if arrived.repeat else "arrived"] += 1
         if head.get_msgId() == event.MAVLINK_MSG_ID_EVENT_BULK_HEADER:
             self._bulk(arrived)
             return
@@ -118,7 +127,22 @@ class Gateway:
                 str(exc),
             )
             return
-        self._queue(record)
+        if arrived.ack is None:
+            self._queue(record)
+        elif self._commit_once(arrived):
+            self._queue(record, arrived)
+
+    def _commit_once(self, arrived: Arrived) -> bool:
+        """Whether this copy's record must be committed: not if an earlier copy's was (it
+        is acknowledged at once) or is being committed (the UAV will ask again)."""
+        key = (arrived.src, arrived.messages[0].seq)
+        if key in self._committed:
+            self.runtime.acknowledge(arrived)
+            return False
+        if key in self._committing:
+            return False
+        self._committing.add(key)
+        return True
 
     def _bulk(self, arrived: Arrived) -> None:
         completed = self.bulk.receive(arrived.src, arrived.messages)
@@ -141,9 +165,11 @@ class Gateway:
             )
         )
 
-    def _queue(self, record: Record) -> None:
+    def _queue(self, record: Record, committed: Arrived | None = None) -> None:
+        """For the publishers; `committed` is ACKed once the record is in the uplink's
+        outbox (durable before acknowledged: a crash before leaves the UAV retrying)."""
         try:
-            self._records.send_nowait(record)
+            self._records.send_nowait((record, committed))
         except trio.WouldBlock:
             self.counters["uplink_queue_full"] += 1
             log.warning("event=uplink_queue_full msg_id=%s", record.msg_id)
@@ -156,15 +182,27 @@ class Gateway:
                 nursery.start_soon(self._publisher)
 
     async def _publisher(self) -> None:
-        async for record in self._record_inbox:
+        async for record, committed in self._record_inbox:
             assert self.uplink is not None
             try:
                 await self.uplink.publish(record)
             except (OutboxFull, RecordError) as exc:
                 self.counters["uplink_refused"] += 1
                 log.warning("event=uplink_refused msg_id=%s reason=%r", record.msg_id, str(exc))
+                if committed is not None:
+                    self._committing.discard((committed.src, committed.messages[0].seq))
             else:
                 self.counters["published"] += 1
+                if committed is not None:
+                    self._acknowledge(committed)
+
+    def _acknowledge(self, committed: Arrived) -> None:
+        key = (committed.src, committed.messages[0].seq)
+        self._committing.discard(key)
+        self._committed[key] = None
+        while len(self._committed) > QUEUE:
+            self._committed.popitem(last=False)
+        self.runtime.acknowledge(committed)
 
     # -- cloud to radio ------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from companion.link.drops import Drop
 from companion.link.signing import TICKS_PER_SECOND
 from companion.mesh.router import HELLO_INTERVAL
 from companion.node import NodeStack
+from companion.reliability.events import Acknowledged
 from companion.reliability.priority import Priority
 from dialects import event
 from tests.companion.security.fleet import Fleet
@@ -174,3 +175,31 @@ def test_frames_served_out_of_build_order_are_not_taken_for_replays(fleet: Fleet
     assert kinds.count("EVENT_HEARTBEAT") == 4
     assert "EVENT_MISSION_ABORT" in kinds
     assert mesh.nodes[1].link.drops[Drop.REPLAY] == 0
+
+
+def test_a_gateway_acks_a_detection_only_once_the_application_committed_it(
+    fleet: Fleet,
+) -> None:
+    """Durable before acknowledged: a ground station that crashed between arrival and
+    commit must leave the UAV retrying, so the ACK waits for `acknowledge`."""
+    mesh = StackMesh(fleet, [GS, 1], [(GS, 1)], gateway=GS)
+    detections = frozenset({event.MAVLINK_MSG_ID_EVENT_DETECTION})
+    ground = mesh.nodes[GS]
+    mesh.nodes[GS] = NodeStack(
+        ground.sessions.identity, LINK_KEY, gateway=True, ack_after_commit=detections
+    )
+    mesh.run(4 * HELLO_INTERVAL)
+    seq = mesh.nodes[1].send(GS, detection(1), mesh.now, mesh.wall)
+    mesh.run(10)
+    acked = [e for e in mesh.nodes[1].events if getattr(e, "seq", None) == seq]
+    arrivals = list(mesh.nodes[GS].arrived)
+    assert acked == [], "not committed, not acknowledged"
+    assert arrivals[0].ack is not None
+    assert not arrivals[0].repeat
+    assert all(a.repeat for a in arrivals[1:]), "the UAV retries; copies are marked"
+    mesh.nodes[GS].acknowledge(arrivals[0], mesh.now, mesh.wall)
+    mesh.run(5)
+    events = [e for e in mesh.nodes[1].events if e.seq == seq]
+    assert [e.outcome for e in events if isinstance(e, Acknowledged)] == [
+        event.EVENT_OUTCOME_ACCEPTED
+    ]
