@@ -63,6 +63,8 @@ class Daemon:
     departures: Counter[str] = field(default_factory=Counter)
     """How each process of it ended, by the signal sent: "SIGTERM", "SIGKILL"."""
     problems: list[str] = field(default_factory=list)
+    events: list[tuple[float, str]] = field(default_factory=list)
+    """(trio time, "SIGTERM", "SIGKILL" or "up"): when it was stopped and came up."""
 
     _read: int = 0
     _started: int = 0
@@ -110,6 +112,7 @@ class Swarm:
                     break
                 await trio.sleep(0.05)
             else:
+                daemon.events.append((trio.current_time(), "up"))
                 return
         status = daemon.child.process.returncode
         raise SoakError(f"{daemon.name} did not start (exit status {status}):\n{daemon.tail()}")
@@ -118,6 +121,7 @@ class Swarm:
         """End `daemon`'s process with `signum` and wait until it is gone."""
         assert daemon.child is not None
         process = daemon.child.process
+        daemon.events.append((trio.current_time(), signum.name))
         if process.returncode is not None:
             daemon.problems.append(f"had exited by itself with status {process.returncode}")
         else:

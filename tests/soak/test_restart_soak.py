@@ -176,6 +176,17 @@ class Outcome:
         found = {c: self.statuses.get(c, "missing") for c in self.commands}
         return {c: status for c, status in found.items() if status in OPEN}
 
+    def around(self, swarm: Swarm, key: Key) -> str:
+        """What the daemons went through within 5 s of `key` being stored."""
+        at = next(d.stored[key] for d in self.detectors if key in d.stored)
+        near = sorted(
+            (t - at, f"{name} {what}")
+            for name, daemon in swarm.daemons.items()
+            for t, what in daemon.events
+            if abs(t - at) <= 5.0
+        )
+        return ", ".join(f"{what} {dt:+.1f} s" for dt, what in near) or "no restart"
+
     def lines(self, swarm: Swarm) -> list[str]:
         counters = sum((d.counters for d in self.detectors), Counter[str]())
         outcomes = Counter(self.statuses.get(c, "missing") for c in self.commands)
@@ -189,8 +200,12 @@ class Outcome:
             f" (resent {counters['resent']}, stored again {counters['stored_again']}),"
             f" at the command center {len(self.at_center)}"
             f" (live {sum(self.at_center.values()) - self.late}, late {self.late})",
-            f"  missing {len(self.missing)} {self.missing[:5]}, duplicated"
-            f" {len(self.duplicated)}, never sent {len(self.unknown)}",
+            f"  missing {len(self.missing)}, duplicated {len(self.duplicated)},"
+            f" never sent {len(self.unknown)}",
+            *(
+                f"  missing {key}; within 5 s of its store: {self.around(swarm, key)}"
+                for key in self.missing[:8]
+            ),
             f"  commands: {len(self.commands)}, outcomes {dict(outcomes)}",
             *(
                 f"  {c} {status}, its agent logged: {executed(swarm, self.commands[c])}"
