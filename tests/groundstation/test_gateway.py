@@ -129,6 +129,16 @@ def status(last_seq: int, outcome: int, source: int = GS) -> object:
 ABORT = {"command_id": "ab-1", "uav": UAV, "type": "mission_abort", "params": {"action": "rtl"}}
 
 
+def abort_completed(seq: int) -> object:
+    """The UAV's final ACK for the abort it was sent as `seq`."""
+    return event.MAVLink_event_ack_message(
+        seq=seq,
+        msg_type=event.EVENT_MSG_TYPE_MISSION_ABORT,
+        outcome=event.EVENT_OUTCOME_COMPLETED,
+        reason=b"mode RTL",
+    )
+
+
 async def command_arrives(p: Pair) -> int:
     """The cloud's abort goes out; the UAV's stack receives it; its seq."""
     await p.gateway.on_command(parse_command(ABORT))
@@ -165,13 +175,7 @@ async def test_the_final_ack_reports_the_outcome_and_status_adds_nothing(
     mock_clock.autojump_threshold = DISK
     async with pair(fleet, tmp_path) as p:
         seq = await command_arrives(p)
-        ack = event.MAVLink_event_ack_message(
-            seq=seq,
-            msg_type=event.EVENT_MSG_TYPE_MISSION_ABORT,
-            outcome=event.EVENT_OUTCOME_COMPLETED,
-            reason=b"mode RTL",
-        )
-        p.uav.send(GS, ack)
+        p.uav.send(GS, abort_completed(seq))
         await trio.sleep(5)
         p.uav.send(GS, status(seq, event.EVENT_OUTCOME_COMPLETED))
         await trio.sleep(5)
@@ -253,13 +257,7 @@ async def test_a_final_outcome_that_comes_after_a_restart_is_reported(
         seq = await command_arrives(p)
         assert p.uplink.outcomes() == [("ab-1", "accepted")]
     async with pair(fleet, tmp_path) as p:  # the laptop restarted
-        ack = event.MAVLink_event_ack_message(
-            seq=seq,
-            msg_type=event.EVENT_MSG_TYPE_MISSION_ABORT,
-            outcome=event.EVENT_OUTCOME_COMPLETED,
-            reason=b"mode RTL",
-        )
-        p.uav.send(GS, ack)
+        p.uav.send(GS, abort_completed(seq))
         await trio.sleep(10)
         assert p.uplink.outcomes() == [("ab-1", "completed")]
         assert "ab-1" not in p.gateway.awaiting, "final: forgotten"
