@@ -49,6 +49,7 @@ from .mesh.router import Router
 from .message_age import LATE_AFTER, age_of
 from .reliability.dedupe import DuplicateFilter
 from .reliability.events import Event
+from .reliability.numbering import SeqNumbering
 from .reliability.priority import ACK_REQUIRED, TTL, Priority, default_priority
 from .reliability.scheduler import Frame, TransmitScheduler
 from .reliability.sender import ReliableSender
@@ -120,6 +121,7 @@ class NodeStack:
         *,
         gateway: bool = False,
         clock: SigningClock | None = None,
+        numbering: SeqNumbering | None = None,
         revocations: RevocationState | None = None,
         seed: int = 0,
         random_key: Callable[[], X25519PrivateKey] = X25519PrivateKey.generate,
@@ -136,7 +138,9 @@ class NodeStack:
         # The time to live, not a count, ends a message's retries: through a partition a
         # LOW message keeps trying (every minute at most) until its hour is over.
         self.reliable = ReliableSender(
-            max_retries=MAX_RETRIES, jitter=random.Random(f"{seed}/retry/{self.node_id}")
+            max_retries=MAX_RETRIES,
+            jitter=random.Random(f"{seed}/retry/{self.node_id}"),
+            numbering=numbering,
         )
         self.dedupe = DuplicateFilter()
         self.ack_after_commit = ack_after_commit
@@ -174,8 +178,8 @@ class NodeStack:
         """
         chosen = default_priority(message.get_msgId()) if priority is None else priority
         stamp(message, self.fleet_time(wall))
-        # Numbering starts from the fleet time (256 a second): after a reboot it runs on
-        # past anything sent before, so the receiver's duplicate filter takes it as new.
+        # With no saved seq (`numbering.py`), numbering starts from the fleet time (256 a
+        # second), most likely past anything a previous life sent.
         first_seq = int(self.fleet_time(wall) * 256)
         seq = self.reliable.send(
             dst, message, chosen, now, attached=attached, first_seq=first_seq, held=held, ttl=ttl

@@ -5,8 +5,9 @@ the timer, repeat):
 - One task receives datagrams and feeds them in; one transmits whatever the scheduler
   gives, one frame at a time, awaiting the transport (on a radio that takes airtime,
   so the node paces itself to the channel); one sleeps until the stack's next deadline.
-- Before a frame leaves, the signing clock's reservation is saved if it needs to be
-  (`TimestampStore`), so a restart never reuses a signing timestamp. The node clock
+- Before a frame leaves, the signing clock's and the seq counter's reservations are saved
+  if they need to be (`reservation.py`), so a restart never reuses a signing timestamp
+  nor a seq. The node clock
   (`node_clock.py`), when given, is checkpointed by its own task.
 - Any input or timer may create work: the transmitter and the timer are woken after each.
 - Delivery: given `on_arrival` / `on_event`, the runtime hands each arrived message and
@@ -22,10 +23,12 @@ from typing import Any
 
 import trio
 
-from .link.timestamp_store import TimestampStore, save_reservation
+from .link.timestamp_store import TimestampStore
 from .node import Arrived, NodeStack
 from .node_clock import NodeClock
 from .reliability.events import Event
+from .reliability.seq_store import SeqStore
+from .reservation import save_reservation
 from .transport import Transport
 
 
@@ -39,6 +42,7 @@ class StackRuntime:
         *,
         wall_clock: Callable[[], float] = time.time,
         store: TimestampStore | None = None,
+        seq_store: SeqStore | None = None,
         node_clock: NodeClock | None = None,
         on_arrival: Callable[[Arrived], None] | None = None,
         on_event: Callable[[Event], None] | None = None,
@@ -47,6 +51,7 @@ class StackRuntime:
         self.transport = transport
         self._wall = wall_clock
         self._store = store
+        self._seq_store = seq_store
         self.node_clock = node_clock
         self.on_arrival = on_arrival
         self.on_event = on_event
@@ -81,6 +86,9 @@ class StackRuntime:
         status = self.stack.link.status()
         if self._store is not None:
             status["saved_timestamp"] = self._store.status()
+        status["seq"] = dict(self.stack.reliable.numbering.status())
+        if self._seq_store is not None:
+            status["seq"].update(self._seq_store.status())
         return status
 
     def node_clock_status(self) -> dict[str, Any]:
@@ -113,6 +121,7 @@ class StackRuntime:
                 await self._work.wait()
                 continue
             await save_reservation(self.stack.clock, self._store)
+            await save_reservation(self.stack.reliable.numbering, self._seq_store)
             await self.transport.send(frame)
 
     async def _timer_loop(self) -> None:

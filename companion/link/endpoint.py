@@ -14,9 +14,10 @@ from typing import Any
 
 import trio
 
+from ..reservation import save_reservation
 from ..transport import Transport
 from .link import Link, Received
-from .timestamp_store import TimestampStore, save_reservation
+from .timestamp_store import TimestampStore
 
 IDLE_FLUSH = 0.25
 """Seconds of silence after which a partial frame at the head of a stream is dropped.

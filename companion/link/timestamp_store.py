@@ -12,9 +12,9 @@ Rules:
 - Refusing (or losing) the file trades the never-reuse rule for being heard. It stays safe
   for the fleet: receivers refuse anything not newer than what they saw from us, so the
   worst case is that our first frames are refused until the clock passes them.
-- At a clean stop `save_last_used` writes the last timestamp used in place of the
-  reservation (`SigningClock.settle`), so a SIGTERM restart does not skip a whole window.
-  After a SIGKILL the reservation on disk is still ahead of everything used.
+- Saving before a frame leaves, and the last timestamp used at a clean stop (so a SIGTERM
+  restart does not skip a whole window), is `reservation.py`'s. After a SIGKILL the
+  reservation on disk is still ahead of everything used.
 """
 
 from __future__ import annotations
@@ -22,10 +22,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import trio
-
 from ..durable_file import replace_durably
-from .signing import MAX_AHEAD, TIMESTAMP_MAX, SigningClock, restore_refusal, tick_date
+from .signing import MAX_AHEAD, TIMESTAMP_MAX, restore_refusal, tick_date
 
 log = logging.getLogger(__name__)
 
@@ -83,27 +81,3 @@ class TimestampStore:
             why,
         )
         return 0
-
-
-async def save_reservation(clock: SigningClock, store: TimestampStore | None) -> None:
-    """Save what `clock` needs saved before its last frame may leave (in a worker thread:
-    an fsync on an SD card can take a while), then let the clock know."""
-    pending = clock.pending_reservation
-    if pending is None:
-        return
-    if store is not None:
-        await trio.to_thread.run_sync(store.save, pending)
-    clock.confirm_reservation(pending)
-
-
-def save_last_used(clock: SigningClock, store: TimestampStore) -> None:
-    """At a clean stop, once nothing transmits any more: save the last timestamp used in
-    place of the reservation. Blocking, once. A failed write leaves the reservation on disk,
-    which is just as safe: logged, not raised, so it never hides why the node stopped."""
-    value = clock.settle()
-    if value is None:
-        return
-    try:
-        store.save(value)
-    except OSError as exc:
-        log.warning("event=signing_timestamp_unsaved file=%s: %s", store.path, exc)

@@ -1,9 +1,9 @@
 """Reliable delivery of ACK-required inner messages from one node (sans-IO).
 
 Rules (docs/protocol.md "Reliability"; RFC 6298 through `rtt.py`):
-- `send` gives a message whose type needs an ACK (`ACK_REQUIRED`) the next `seq` towards
-  its destination: uint32, from 1, wrapping back to 1 (0 means "no seq"). Other messages
-  pass straight through with seq 0: there is nothing to wait for.
+- `send` gives a message whose type needs an ACK (`ACK_REQUIRED`) the node's next `seq`
+  (`numbering.py`: one counter for every destination, never reused across restarts).
+  Other messages pass straight through with seq 0: there is nothing to wait for.
 - At most `max_in_flight` messages per destination await their ACK, and none while a
   more urgent one to the same destination is unacknowledged (so they arrive in priority
   order even when some must be retransmitted); the rest wait in a backlog released
@@ -43,10 +43,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .events import Acknowledged, Dropped, Event, Expired, GaveUp, Outgoing
+from .numbering import SeqNumbering
 from .priority import ACK_REQUIRED, TTL, Priority
 from .rtt import RttEstimator
 
-SEQ_MAX = 0xFFFFFFFF
 RECENT_ACKS = 256
 
 
@@ -66,15 +66,10 @@ class _Entry:
 @dataclass(slots=True)
 class _Destination:
     rtt: RttEstimator
-    next_seq: int = 1
     in_flight: dict[int, _Entry] = field(default_factory=dict)
     backlog: tuple[deque[_Entry], ...] = field(
         default_factory=lambda: tuple(deque() for _ in Priority)
     )
-
-    def take_seq(self) -> int:
-        seq, self.next_seq = self.next_seq, self.next_seq % SEQ_MAX + 1
-        return seq
 
     def backlog_size(self) -> int:
         return sum(len(queue) for queue in self.backlog)
@@ -90,7 +85,9 @@ class ReliableSender:
         max_backlog: int = 64,
         max_retries: int = 5,
         jitter: random.Random | None = None,
+        numbering: SeqNumbering | None = None,
     ) -> None:
+        self.numbering = numbering or SeqNumbering()
         self.max_in_flight = max_in_flight
         self._jitter = jitter
         """Spreads retransmission times by +-20 %: on a shared radio, two senders retrying
@@ -120,7 +117,7 @@ class ReliableSender:
         The seq is written into `message` if its type needs an ACK, else 0 is returned.
         `attached` carries what the dialect seals after the head message: the
         EVENT_MISSION_ITEMS of an assignment, the EVENT_BULK_DATA of a bulk header.
-        `first_seq` is where a destination's numbering starts, the first time it is used.
+        `first_seq` is where numbering starts if nothing was restored (`SeqNumbering.take`).
         `held` is how long the caller kept the message before (its age now); `ttl`, if
         shorter than the priority's TTL, is how long it may still live.
         """
@@ -131,8 +128,8 @@ class ReliableSender:
             self._emit(entry)
             self.counters["sent_unacknowledged"] += 1
             return 0
-        peer = self._destination(dst, first_seq)
-        entry.seq = message.seq = peer.take_seq()
+        peer = self._destination(dst)
+        entry.seq = message.seq = self.numbering.take(first_seq)
         if self._may_fly(peer, entry):
             self._transmit(peer, entry, now)
         else:
@@ -225,11 +222,10 @@ class ReliableSender:
                     self._expire(queue.popleft(), 0)
             self._release(peer, now)
 
-    def _destination(self, dst: int, first_seq: int = 1) -> _Destination:
+    def _destination(self, dst: int) -> _Destination:
         peer = self._peers.get(dst)
         if peer is None:
-            start = first_seq % SEQ_MAX or 1
-            peer = self._peers[dst] = _Destination(RttEstimator(), next_seq=start)
+            peer = self._peers[dst] = _Destination(RttEstimator())
         return peer
 
     def _transmit(self, peer: _Destination, entry: _Entry, now: float) -> None:

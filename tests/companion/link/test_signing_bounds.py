@@ -17,7 +17,8 @@ from companion.link.signing import (
     TICKS_PER_SECOND,
     frame_timestamp,
 )
-from companion.link.timestamp_store import TimestampStore, save_last_used
+from companion.link.timestamp_store import TimestampStore
+from companion.reservation import save_last_used
 from tests.samples import detection
 
 from .helpers import KEY, NOW, forge, pair

@@ -10,6 +10,7 @@ from companion.link.signing import TICKS_PER_SECOND
 from companion.mesh.router import HELLO_INTERVAL
 from companion.node import NodeStack
 from companion.reliability.events import Acknowledged
+from companion.reliability.numbering import SeqNumbering
 from companion.reliability.priority import Priority
 from dialects import event
 from tests.companion.security.fleet import Fleet
@@ -132,6 +133,39 @@ def test_a_rebooted_uav_is_heard_again_not_taken_for_duplicates(fleet: Fleet) ->
         mesh.nodes[1].send(GS, detection(i), mesh.now, mesh.wall)
     mesh.run(10)
     assert [a.messages[0].track_id for a in mesh.nodes[GS].arrived] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_uav_behind_the_fleet_restarted_in_seconds_is_heard_after_every_restart(
+    fleet: Fleet,
+) -> None:
+    """The restart soak's loss: a node whose wall clock is behind the fleet's numbered its
+    messages from its fleet time, which after a restart is its restored signing clock and
+    stands still; restarts seconds apart reused seqs, and the ground station ACKed new
+    detections as duplicates and dropped them. The seq counter is saved like the signing
+    clock (here: what a clean stop saves) and runs on."""
+    mesh = StackMesh(fleet, [GS, 1], [(GS, 1)], gateway=GS)
+    identity = mesh.nodes[1].sessions.identity
+    fleet_ahead = mesh.nodes[1].clock.now(mesh.wall) + 10 * 60 * TICKS_PER_SECOND
+    saved_stamp, saved_seq = fleet_ahead, None
+    tracks = iter(range(1, 100))
+    for life in range(3):
+        node = NodeStack(
+            identity,
+            LINK_KEY,
+            clock=SigningClock(restored=saved_stamp),
+            numbering=SeqNumbering(saved_seq),
+            seed=3 + life,
+        )
+        mesh.nodes[1] = node
+        mesh.run(4 * HELLO_INTERVAL)
+        for _ in range(3):
+            node.send(GS, detection(next(tracks)), mesh.now, mesh.wall)
+        mesh.run(5)
+        saved_stamp = node.clock.settle() or saved_stamp
+        saved_seq = node.reliable.numbering.settle() or saved_seq
+    got = [a.messages[0].track_id for a in mesh.nodes[GS].arrived]
+    assert got == list(range(1, 10))
+    assert mesh.nodes[GS].dedupe.counters["duplicate"] == 0
 
 
 def test_clocks_ahead_after_restarts_never_make_a_fresh_detection_look_old(

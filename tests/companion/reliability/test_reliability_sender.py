@@ -44,18 +44,18 @@ def run_until_quiet(sender: ReliableSender) -> list[tuple[float, list[Event]]]:
     return timeline
 
 
-def test_seq_per_destination_from_one_written_into_the_message() -> None:
+def test_one_seq_counter_for_every_destination_written_into_the_message() -> None:
     sender = ReliableSender()
     first, second, other = detection(), detection(), detection()
     assert sender.send(UAV, first, Priority.HIGH, 0.0) == 1
     assert sender.send(UAV, second, Priority.HIGH, 0.0) == 2
-    assert sender.send(GCS, other, Priority.HIGH, 0.0) == 1
-    assert (first.seq, second.seq, other.seq) == (1, 2, 1)
+    assert sender.send(GCS, other, Priority.HIGH, 0.0) == 3
+    assert (first.seq, second.seq, other.seq) == (1, 2, 3)
     sent = sender.messages_to_send()
     assert [(o.dst, o.seq, o.deadline) for o in sent] == [
         (UAV, 1, 30.0),
         (UAV, 2, 30.0),
-        (GCS, 1, 30.0),
+        (GCS, 3, 30.0),
     ]
     assert sender.messages_to_send() == []
 
