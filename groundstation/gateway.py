@@ -77,6 +77,7 @@ class Gateway:
         *,
         wall_clock: Callable[[], float],
         awaiting: AwaitingOutcomes | None = None,
+        queue: int = QUEUE,
     ) -> None:
         self.runtime = runtime
         self.sync = sync
@@ -87,7 +88,7 @@ class Gateway:
         self._wall = wall_clock
         self.awaiting = awaiting if awaiting is not None else AwaitingOutcomes()
         """Commands stored and not yet final, with each (UAV, seq) they went as; on disk."""
-        self._records, self._record_inbox = trio.open_memory_channel[Queued](QUEUE)
+        self._records, self._record_inbox = trio.open_memory_channel[Queued](queue)
         self._committing: set[tuple[int, int]] = set()
         self._committed: OrderedDict[tuple[int, int], None] = OrderedDict()
         """(UAV, seq) of detections whose records are committed, for their copies' ACKs."""
@@ -173,6 +174,8 @@ class Gateway:
         except trio.WouldBlock:
             self.counters["uplink_queue_full"] += 1
             log.warning("event=uplink_queue_full msg_id=%s", record.msg_id)
+            if committed is not None:  # not committed: the UAV's next copy tries again
+                self._committing.discard((committed.src, committed.messages[0].seq))
 
     async def publish_loop(self, publishers: int = PUBLISHERS) -> None:
         """Hand queued records to the uplink: `publishers` tasks, each awaiting its own

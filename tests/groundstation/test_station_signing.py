@@ -1,6 +1,7 @@
 """Signing timestamps that cannot wrap or run away, in the daemons as they are opened: a
 node restarted from a poisoned reservation file (or seq file) still talks, says so in
-status.json, and at a clean stop saves the last timestamp and the next seq. Real clock, like test_station_e2e."""
+status.json, and at a clean stop saves the last timestamp and the next seq. Real clock,
+like test_station_e2e."""
 
 from __future__ import annotations
 

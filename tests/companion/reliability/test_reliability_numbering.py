@@ -97,7 +97,8 @@ def test_a_bad_seq_file_is_refused_logged_and_counted(
     with caplog.at_level(logging.ERROR):
         assert store.load() is None
     assert store.refused_loads == 1
-    assert "event=seq_file_refused" in caplog.text and str(path) in caplog.text
+    assert "event=seq_file_refused" in caplog.text
+    assert str(path) in caplog.text
 
 
 def test_a_missing_seq_file_is_a_first_start_not_an_error(tmp_path: Path) -> None:
