@@ -8727,22 +8727,22 @@ class MAVLink_event_status_message(MAVLink_message):
 
     id = MAVLINK_MSG_ID_EVENT_STATUS
     msgname = "EVENT_STATUS"
-    fieldnames = ["time", "uptime", "mission_id", "outbox_depth", "state", "flags", "last_outcome", "gateway_hops", "last_seq", "last_source"]
-    ordered_fieldnames = ["time", "uptime", "mission_id", "outbox_depth", "state", "flags", "last_outcome", "gateway_hops", "last_seq", "last_source"]
-    fieldtypes = ["uint32_t", "uint32_t", "uint16_t", "uint16_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint32_t", "uint8_t"]
+    fieldnames = ["time", "uptime", "mission_id", "outbox_depth", "state", "flags", "last_outcome", "gateway_hops", "last_seq", "last_source", "last_reason"]
+    ordered_fieldnames = ["time", "uptime", "mission_id", "outbox_depth", "state", "flags", "last_outcome", "gateway_hops", "last_seq", "last_source", "last_reason"]
+    fieldtypes = ["uint32_t", "uint32_t", "uint16_t", "uint16_t", "uint8_t", "uint8_t", "uint8_t", "uint8_t", "uint32_t", "uint8_t", "char"]
     fielddisplays_by_name: Dict[str, str] = {"flags": "bitmask"}
     fieldenums_by_name: Dict[str, str] = {"state": "EVENT_AGENT_STATE", "flags": "EVENT_STATUS_FLAGS", "last_outcome": "EVENT_OUTCOME"}
     fieldunits_by_name: Dict[str, str] = {"time": "s", "uptime": "s"}
-    native_format = bytearray(b"<IIHHBBBBIB")
-    orders = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
-    lengths = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
-    array_lengths = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    native_format = bytearray(b"<IIHHBBBBIBc")
+    orders = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    lengths = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+    array_lengths = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 50]
     crc_extra = 216
-    unpacker = struct.Struct("<IIHHBBBBIB")
+    unpacker = struct.Struct("<IIHHBBBBIB50s")
     instance_field = None
     instance_offset = -1
 
-    def __init__(self, time: int, uptime: int, mission_id: int, outbox_depth: int, state: int, flags: int, last_outcome: int, gateway_hops: int, last_seq: int = 0, last_source: int = 0):
+    def __init__(self, time: int, uptime: int, mission_id: int, outbox_depth: int, state: int, flags: int, last_outcome: int, gateway_hops: int, last_seq: int = 0, last_source: int = 0, last_reason: bytes = b""):
         MAVLink_message.__init__(self, MAVLink_event_status_message.id, MAVLink_event_status_message.msgname)
         self._fieldnames = MAVLink_event_status_message.fieldnames
         self._instance_field = MAVLink_event_status_message.instance_field
@@ -8757,9 +8757,11 @@ class MAVLink_event_status_message(MAVLink_message):
         self.gateway_hops = gateway_hops
         self.last_seq = last_seq
         self.last_source = last_source
+        self._last_reason_raw = last_reason
+        self.last_reason = last_reason.split(b"\x00", 1)[0].decode("ascii", errors="replace")
 
     def pack(self, mav: "MAVLink", force_mavlink1: bool = False) -> bytes:
-        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.time, self.uptime, self.mission_id, self.outbox_depth, self.state, self.flags, self.last_outcome, self.gateway_hops, self.last_seq, self.last_source), force_mavlink1=force_mavlink1)
+        return self._pack(mav, self.crc_extra, self.unpacker.pack(self.time, self.uptime, self.mission_id, self.outbox_depth, self.state, self.flags, self.last_outcome, self.gateway_hops, self.last_seq, self.last_source, self._last_reason_raw), force_mavlink1=force_mavlink1)
 
 
 # Define name on the class for backwards compatibility (it is now msgname).
@@ -24355,7 +24357,7 @@ class MAVLink(object):
         """
         self.send(self.event_detection_encode(seq, time, lat, lon, alt, track_id, bbox, chip_id, class_id, confidence, age), force_mavlink1=force_mavlink1)
 
-    def event_status_encode(self, time: int, uptime: int, mission_id: int, outbox_depth: int, state: int, flags: int, last_outcome: int, gateway_hops: int, last_seq: int = 0, last_source: int = 0) -> MAVLink_event_status_message:
+    def event_status_encode(self, time: int, uptime: int, mission_id: int, outbox_depth: int, state: int, flags: int, last_outcome: int, gateway_hops: int, last_seq: int = 0, last_source: int = 0, last_reason: bytes = b"") -> MAVLink_event_status_message:
         """
         Agent status, sent on change and periodically.
 
@@ -24369,11 +24371,12 @@ class MAVLink(object):
         gateway_hops              : Hops to the ground station; 255 if no route. (type:uint8_t)
         last_seq                  : Sequence number of the command last_outcome belongs to (in its sender's numbering); 0 if none. Lets the sender learn a final outcome whose EVENT_ACK was lost. (type:uint32_t)
         last_source               : System id of the node that sent that command; 0 if none. (type:uint8_t)
+        last_reason               : The reason of that command's EVENT_ACK (as in EVENT_ACK.reason); empty if none. An outcome recovered from status keeps its reason, and a MAVLink 2 frame trims the empty field to nothing. (type:char)
 
         """
-        return MAVLink_event_status_message(time, uptime, mission_id, outbox_depth, state, flags, last_outcome, gateway_hops, last_seq, last_source)
+        return MAVLink_event_status_message(time, uptime, mission_id, outbox_depth, state, flags, last_outcome, gateway_hops, last_seq, last_source, last_reason)
 
-    def event_status_send(self, time: int, uptime: int, mission_id: int, outbox_depth: int, state: int, flags: int, last_outcome: int, gateway_hops: int, last_seq: int = 0, last_source: int = 0, force_mavlink1: bool = False) -> None:
+    def event_status_send(self, time: int, uptime: int, mission_id: int, outbox_depth: int, state: int, flags: int, last_outcome: int, gateway_hops: int, last_seq: int = 0, last_source: int = 0, last_reason: bytes = b"", force_mavlink1: bool = False) -> None:
         """
         Agent status, sent on change and periodically.
 
@@ -24387,9 +24390,10 @@ class MAVLink(object):
         gateway_hops              : Hops to the ground station; 255 if no route. (type:uint8_t)
         last_seq                  : Sequence number of the command last_outcome belongs to (in its sender's numbering); 0 if none. Lets the sender learn a final outcome whose EVENT_ACK was lost. (type:uint32_t)
         last_source               : System id of the node that sent that command; 0 if none. (type:uint8_t)
+        last_reason               : The reason of that command's EVENT_ACK (as in EVENT_ACK.reason); empty if none. An outcome recovered from status keeps its reason, and a MAVLink 2 frame trims the empty field to nothing. (type:char)
 
         """
-        self.send(self.event_status_encode(time, uptime, mission_id, outbox_depth, state, flags, last_outcome, gateway_hops, last_seq, last_source), force_mavlink1=force_mavlink1)
+        self.send(self.event_status_encode(time, uptime, mission_id, outbox_depth, state, flags, last_outcome, gateway_hops, last_seq, last_source, last_reason), force_mavlink1=force_mavlink1)
 
     def event_heartbeat_encode(self, time: int, role: int, state: int) -> MAVLink_event_heartbeat_message:
         """

@@ -30,7 +30,9 @@ Rules:
   the commands still in the radio outbox (every row there is a command keyed by its id).
 - The gateway never invents outcomes for the UAV: it reports what came back, from the
   EVENT_ACKs or, when the final ACK was lost, from the UAV's EVENT_STATUS naming its
-  last command (sender, seq) and outcome.
+  last command (sender, seq), outcome and reason. The record id is the same either way
+  and the cloud keeps the first copy, so the recovered record must carry the reason: a
+  later ACK with it would be a duplicate.
 """
 
 from __future__ import annotations
@@ -248,8 +250,9 @@ class Gateway:
         self.awaiting.handed(key, dst, seq)
 
     def _outcome_from_status(self, src: int, status: Any) -> None:
-        """A UAV's status names its last command's outcome: report it if its final ACK
-        never came (the record id is the same either way, so the cloud sees it once)."""
+        """A UAV's status names its last command's outcome and reason: report them if its
+        final ACK never came (the record id is the same either way, so the cloud sees it
+        once)."""
         if status.last_source != self.node_id or not status.last_seq:
             return
         if status.last_outcome == event.EVENT_OUTCOME_ACCEPTED:
@@ -258,7 +261,7 @@ class Gateway:
         if command_id is None:
             return
         self.counters["outcomes_from_status"] += 1
-        self._report_outcome(command_id, status.last_outcome, "")
+        self._report_outcome(command_id, status.last_outcome, status.last_reason)
 
     def on_event(self, reliability: Event) -> None:
         self.sync.on_event(reliability)

@@ -89,6 +89,7 @@ class Agent:
         self._last_outcome = event.EVENT_OUTCOME_ACCEPTED
         self._last_command = (0, 0)
         """(sender, seq) of the command `_last_outcome` belongs to, for EVENT_STATUS."""
+        self._last_reason = ""
         self._nursery: trio.Nursery | None = None
         self.running, self._interrupted = RunningCommands.interrupted(
             config.state_dir / "running.json"
@@ -143,6 +144,7 @@ class Agent:
             self.runtime.send(src, ack)
             self.running.finished((src, seq, kind), event.EVENT_OUTCOME_FAILED, INTERRUPTED)
             self._last_outcome, self._last_command = event.EVENT_OUTCOME_FAILED, (src, seq)
+            self._last_reason = INTERRUPTED
             self.counters["commands_interrupted"] += 1
         self._interrupted = []
 
@@ -181,7 +183,8 @@ class Agent:
         reason = (
             ack.reason.decode("utf-8", "replace") if isinstance(ack.reason, bytes) else ack.reason
         )
-        self.running.finished(done, int(ack.outcome), str(reason).rstrip("\x00"))
+        self._last_reason = str(reason).rstrip("\x00")
+        self.running.finished(done, int(ack.outcome), self._last_reason)
 
     # -- detections ----------------------------------------------------------------------
 
@@ -273,6 +276,7 @@ class Agent:
                     gateway_hops=self._hops(),
                     last_source=self._last_command[0],
                     last_seq=self._last_command[1],
+                    last_reason=self._last_reason,
                 )
                 self.runtime.send(self.ground, status(report, fleet_time, flags))
                 self.counters["status_sent"] += 1

@@ -17,6 +17,7 @@ from typing import Any
 
 from dialects import event
 
+from ..autopilot.result import clip_reason
 from ..autopilot.vehicle_state import VehicleState
 
 MIN_INTERVAL = 1.0
@@ -72,6 +73,9 @@ class AgentStatus:
     gateway_hops: int
     last_seq: int = 0
     last_source: int = 0
+    last_reason: str = ""
+    """The reason that command's EVENT_ACK gave: a ground station that recovers the
+    outcome from status (its final ACK lost) reports the reason with it."""
 
 
 def status(agent: AgentStatus, fleet_time: float, flags: int) -> Any:
@@ -87,6 +91,7 @@ def status(agent: AgentStatus, fleet_time: float, flags: int) -> Any:
         gateway_hops=_clamp(agent.gateway_hops, 0, 255),
         last_seq=agent.last_seq,
         last_source=agent.last_source,
+        last_reason=clip_reason(agent.last_reason).encode("utf-8"),
     )
 
 

@@ -19,6 +19,7 @@ from companion.runtime import StackRuntime
 from companion.security.certificate import Role
 from dialects import event
 from groundstation.awaiting import AwaitingOutcomes
+from groundstation.command_center.store import CommandCenterStore
 from groundstation.commands import parse_command
 from groundstation.gateway import Gateway
 from groundstation.records import Record
@@ -111,7 +112,7 @@ async def pair(fleet: Fleet, tmp_path: Path) -> AsyncIterator[Pair]:
         nursery.cancel_scope.cancel()
 
 
-def status(last_seq: int, outcome: int, source: int = GS) -> object:
+def status(last_seq: int, outcome: int, source: int = GS, reason: bytes = b"") -> object:
     return event.MAVLink_event_status_message(
         time=int(wall()),
         uptime=60,
@@ -123,6 +124,7 @@ def status(last_seq: int, outcome: int, source: int = GS) -> object:
         gateway_hops=1,
         last_seq=last_seq,
         last_source=source,
+        last_reason=reason,
     )
 
 
@@ -167,6 +169,32 @@ async def test_a_lost_final_ack_is_recovered_from_the_uav_status(
             await trio.sleep(5)
         assert p.uplink.outcomes() == [("ab-1", "accepted"), ("ab-1", "completed")]
         assert p.gateway.counters["outcomes_from_status"] == 1
+
+
+async def test_a_recovered_outcome_keeps_its_reason_when_the_ack_comes_later(
+    fleet: Fleet, mock_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    """The status recovers the outcome before the final ACK (the agent repeats it with its
+    next statuses) comes: the cloud keeps the first record of an id, so that one must
+    carry the reason."""
+    mock_clock.autojump_threshold = DISK
+    async with pair(fleet, tmp_path) as p:
+        seq = await command_arrives(p)
+        p.uav.send(GS, status(seq, event.EVENT_OUTCOME_COMPLETED, reason=b"mode RTL"))
+        await trio.sleep(5)
+        p.uav.send(GS, abort_completed(seq))
+        await trio.sleep(5)
+        assert p.gateway.counters["outcomes_from_status"] == 1
+    with CommandCenterStore(tmp_path / "cloud.db") as cloud:
+        cloud.queue(ABORT, wall(), "operator")
+        cloud.store(p.uplink.records, wall(), "gateway")
+        (command,) = cloud.commands()
+        assert (command.status, command.reason) == ("completed", "mode RTL")
+        acks = [r for _, r, _ in cloud.records(msg_type="ack")]
+        assert [(r.payload["outcome_name"], r.payload["reason"]) for r in acks] == [
+            ("accepted", ""),
+            ("completed", "mode RTL"),
+        ]
 
 
 async def test_the_final_ack_reports_the_outcome_and_status_adds_nothing(

@@ -210,6 +210,14 @@ async def test_a_command_a_restart_interrupted_is_answered_failed(
         assert json.loads((tmp_path / "running.json").read_text())["running"] == []
         await trio.sleep(25)  # two status reports: the outcome goes again with each
         assert w.ground.stack.reliable.counters["ack_duplicate"] >= 2
+        statuses = [
+            a.messages[0]
+            for a in w.ground.stack.arrived
+            if a.messages[0].get_msgId() == event.MAVLINK_MSG_ID_EVENT_STATUS
+        ]
+        last = statuses[-1]
+        assert (last.last_source, last.last_seq, last.last_outcome) == (GS, 77, ack.outcome)
+        assert last.last_reason == ack.reason, "a ground station recovering it gets the reason"
 
 
 async def test_detector_lines_reach_the_ground_with_the_vehicle_position(
