@@ -1,8 +1,8 @@
 """Rate-limited log lines: a flood of the same event never fills a companion's SD card.
 
 Rules:
-- At most one line per event name every `interval` seconds (on the caller's monotonic
-  `now`); the first occurrence is always logged.
+- At most one line per event name (and key, if given) every `interval` seconds (on the
+  caller's monotonic `now`); the first occurrence is always logged.
 - The lines held back are counted and the next line that goes out says how many
   (`suppressed=N`), so nothing is hidden, only summarised. The caller keeps its own
   counters for status; this is only about the log.
@@ -24,13 +24,20 @@ class LogLimiter:
         self._next: dict[str, float] = {}
         self.suppressed: Counter[str] = Counter()
 
-    def log(self, level: int, now: float, name: str, fmt: str = "", *args: Any) -> bool:
-        """Log `event=name fmt % args` unless `name` went out less than `interval` ago."""
-        if now < self._next.get(name, float("-inf")):
-            self.suppressed[name] += 1
+    def log(
+        self, level: int, now: float, name: str, fmt: str = "", *args: Any, key: str = ""
+    ) -> bool:
+        """Log `event=name fmt % args` unless `name` went out less than `interval` ago.
+
+        `key` splits one event name into limits of their own (a drop reason, say):
+        `name` with one key never holds back the same name with another.
+        """
+        slot = f"{name}:{key}" if key else name
+        if now < self._next.get(slot, float("-inf")):
+            self.suppressed[slot] += 1
             return False
-        self._next[name] = now + self.interval
-        held = self.suppressed.pop(name, 0)
-        tail = f" suppressed={held}" if held else ""
-        self._log.log(level, f"event={name} {fmt}{tail}".rstrip(), *args)
+        self._next[slot] = now + self.interval
+        held = self.suppressed.pop(slot, 0)
+        parts = [f"event={name}", fmt, f"suppressed={held}" if held else ""]
+        self._log.log(level, " ".join(part for part in parts if part), *args)
         return True

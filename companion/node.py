@@ -213,6 +213,27 @@ class NodeStack:
             self._lower_sent += 1
         return self.link.stamp_leaving(frame.data, wall)
 
+    def status(self) -> dict[str, Any]:
+        """Every layer's counters, in the order a message travels (the module docstring),
+        for status files: `node` is this stack's own (late and stale arrivals, CRITICAL
+        waits), the others are named after their layer."""
+        return {
+            "link": self.link.status(),
+            "router": dict(self.router.counters),
+            "forwarder": dict(self.forwarder.counters),
+            "sessions": dict(self.sessions.counters),
+            "fragments": dict(self.sessions.reassembler.counters),
+            "authorizer": dict(self.authorizer.counters),
+            "duplicates": dict(self.dedupe.counters),
+            "sender": dict(self.reliable.counters),
+            "scheduler": dict(self.scheduler.counters),
+            "node": {
+                **self.counters,
+                "critical_wait": round(self.critical_wait, 3),
+                "critical_behind_lower": self.critical_behind_lower,
+            },
+        }
+
     # -- timers --------------------------------------------------------------------------
 
     def next_deadline(self) -> float:

@@ -10,6 +10,8 @@ the timer, repeat):
   nor a seq. The node clock
   (`node_clock.py`), when given, is checkpointed by its own task.
 - Any input or timer may create work: the transmitter and the timer are woken after each.
+- What the radio refused is logged within limits (`link/drop_report.py`): each reason at
+  most once a minute, and a summary by reason every `SUMMARY_EVERY` seconds with drops.
 - Delivery: given `on_arrival` / `on_event`, the runtime hands each arrived message and
   each reliability event to them once, as soon as the stack produces it, and keeps none.
   Without them the stack's `arrived` and `events` deques accumulate, for inspection.
@@ -17,12 +19,14 @@ the timer, repeat):
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 import trio
 
+from .link.drop_report import SUMMARY_EVERY, DropReport
 from .link.timestamp_store import TimestampStore
 from .node import Arrived, NodeStack
 from .node_clock import NodeClock
@@ -30,6 +34,8 @@ from .reliability.events import Event
 from .reliability.seq_store import SeqStore
 from .reservation import save_reservation
 from .transport import Transport
+
+log = logging.getLogger("event.radio")
 
 
 class StackRuntime:
@@ -56,6 +62,7 @@ class StackRuntime:
         self.on_arrival = on_arrival
         self.on_event = on_event
         self._work = trio.Event()
+        self.drop_report = DropReport(stack.link.drops, log)
 
     def send(self, dst: int, message: Any, **options: Any) -> int:
         """Hand an inner message to the stack (see `NodeStack.send`); returns its seq."""
@@ -73,6 +80,7 @@ class StackRuntime:
             nursery.start_soon(self._receive_loop)
             nursery.start_soon(self._transmit_loop)
             nursery.start_soon(self._timer_loop)
+            nursery.start_soon(self._drop_summary_loop)
             if self.node_clock is not None:
                 nursery.start_soon(self.node_clock.run)
 
@@ -81,9 +89,9 @@ class StackRuntime:
         return self._wall()
 
     def signing_status(self) -> dict[str, Any]:
-        """The link's health for status files: frames, drops by reason, the signing clock,
-        and what loading its saved timestamp refused."""
-        status = self.stack.link.status()
+        """The signing clock, what loading its saved timestamp refused, and the seq
+        counter (the link's frames and drops are in `NodeStack.status`)."""
+        status: dict[str, Any] = {"clock": self.stack.clock.status()}
         if self._store is not None:
             status["saved_timestamp"] = self._store.status()
         status["seq"] = dict(self.stack.reliable.numbering.status())
@@ -112,6 +120,7 @@ class StackRuntime:
         while True:
             data = await self.transport.receive()
             self.stack.receive_datagram(data, trio.current_time(), self._wall())
+            self.drop_report.after_input(trio.current_time())
             self._wake()
 
     async def _transmit_loop(self) -> None:
@@ -132,3 +141,8 @@ class StackRuntime:
                 continue
             self.stack.on_timer(trio.current_time(), self._wall())
             self._wake()
+
+    async def _drop_summary_loop(self) -> None:
+        while True:
+            await trio.sleep(SUMMARY_EVERY)
+            self.drop_report.summarise(SUMMARY_EVERY)

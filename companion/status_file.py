@@ -8,13 +8,21 @@ Rules:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
 from typing import Any
+
+from .outbox.store import OutboxStats
 
 
 def write_status(path: Path, status: dict[str, Any]) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text(json.dumps(status, default=str), encoding="utf-8")
     os.replace(partial, path)
+
+
+def outbox_status(stats: OutboxStats) -> dict[str, Any]:
+    """An outbox's depth and lifetime counters, as status.json carries them."""
+    return {"depth": stats.depth, **dataclasses.asdict(stats)}

@@ -302,8 +302,7 @@ class Gateway:
         return {
             "gateway": dict(self.counters),
             "sync": dict(self.sync.counters),
-            "stack": dict(self.runtime.stack.counters),
-            "reliable": dict(self.runtime.stack.reliable.counters),
+            "stack": self.runtime.stack.status(),
             "bulk": dict(self.bulk.counters),
             "uplink": {} if self.uplink is None else self.uplink.stats(),
             "node_clock": self.runtime.node_clock_status(),

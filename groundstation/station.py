@@ -27,7 +27,7 @@ from typing import Any
 import trio
 
 from companion.radio_node import open_radio_node
-from companion.status_file import write_status
+from companion.status_file import outbox_status, write_status
 from companion.transport.backoff import Backoff
 
 from .awaiting import AwaitingOutcomes
@@ -92,12 +92,15 @@ class GroundStation:
                 fields["age"],
             )
         uplink = self.gateway.uplink
+        backlog = None if uplink is None else outbox_status(await uplink.backlog())
         status = {
             "time": self.gateway.runtime.wall(),
             "node": self.config.node_id,
             "fleet": rows,
             "radio_outbox_depth": await self.gateway.sync.outbox.depth(),
-            "uplink_backlog": None if uplink is None else (await uplink.backlog()).depth,
+            "uplink_backlog": None if backlog is None else backlog["depth"],
+            "outbox": outbox_status(await self.gateway.sync.outbox.stats()),
+            "uplink_outbox": backlog,
             **self.gateway.snapshot(),
             "signing": self.gateway.runtime.signing_status(),
         }

@@ -41,19 +41,22 @@ from dialects import event
 
 from ..autopilot.adapter import AbortAction, AutopilotAdapter
 from ..autopilot.executor import COMMAND_TYPES, CommandExecutor
+from ..autopilot.identity import AutopilotIdentity
 from ..autopilot.tlog import TlogWriter
 from ..autopilot.vehicle_state import LinkEvent
 from ..node import Arrived
+from ..outbox import OutboxFull
 from ..outbox.sync import OutboxSync
 from ..radio_node import open_radio_node
 from ..reliability.priority import Priority
 from ..runtime import StackRuntime
-from ..status_file import write_status
+from ..status_file import outbox_status, write_status
 from ..transport.endpoint import open_endpoint
 from ..transport.udp import open_udp_bind
 from .bulk import bulk_parts
 from .config import AgentConfig
-from .intake import DetectionReport, Intake
+from .detection import DetectionReport
+from .intake import Intake, Refused
 from .linkloss import Action, LinkLossPolicy
 from .running import INTERRUPTED, RunningCommands
 from .telemetry import AgentStatus, TelemetryClock, status, status_flags, telemetry
@@ -78,7 +81,8 @@ class Agent:
         self.runtime = runtime
         self.sync = sync
         self.adapter = adapter
-        self.executor = CommandExecutor(adapter)
+        self.identity = AutopilotIdentity(config.node_id, config.autopilot_id_mismatch)
+        self.executor = CommandExecutor(adapter, gate=self.identity.refusal)
         self.intake = Intake()
         self.counters: Counter[str] = Counter()
         self.link_loss = LinkLossPolicy(config.link_loss_action, config.link_loss_timeout)
@@ -157,6 +161,20 @@ class Agent:
 
     def on_link_event(self, link: LinkEvent) -> None:
         log.warning("event=autopilot_link kind=%s", link.kind.name.lower())
+        change = self.identity.observe(self.adapter.state.system_id)
+        if change is None:
+            return
+        log.log(
+            logging.INFO if change.matches else logging.WARNING,
+            "event=autopilot_system_id system_id=%d previous=%s expected=%d matches=%s%s",
+            change.system_id,
+            change.previous,
+            change.expected,
+            change.matches,
+            ""
+            if change.matches
+            else f" on_mismatch={self.identity.on_mismatch.value} advice={change.advice!r}",
+        )
 
     async def _execute(self, arrived: Arrived) -> None:
         head = arrived.messages[0]
@@ -197,23 +215,29 @@ class Agent:
                 data = await intake.receive()
                 sender = intake.peer
                 answers = self.intake.answers(len(data))
-                for line in self.intake.lines(data):
-                    if isinstance(line, DetectionReport):
-                        await self.report_detection(line)
-                    answers.add(line, trio.current_time())
+                for line in self.intake.lines(data, trio.current_time()):
+                    answers.add(await self._store(line), trio.current_time())
                 if answers.data and sender is not None:
                     try:
                         await intake.send_to(answers.data, sender)
                     except OSError:
                         self.counters["intake_answers_unsent"] += 1
-                if self.intake.counters["refused"] > self.counters["intake_refused_logged"]:
-                    self.counters["intake_refused_logged"] = self.intake.counters["refused"]
-                    log.warning("event=detection_refused reason=%r", self.intake.last_error)
+
+    async def _store(self, line: DetectionReport | Refused) -> DetectionReport | Refused:
+        """A checked line's detection committed, or why not (the outbox had no room)."""
+        if isinstance(line, Refused):
+            return line
+        try:
+            await self.report_detection(line)
+        except OutboxFull as exc:
+            return self.intake.not_stored(line, str(exc), trio.current_time())
+        return line
 
     async def report_detection(self, report: DetectionReport) -> int:
         """Stamp `report` with the vehicle's position and time, store it, send it home.
 
-        Returns once the detection (and its chip) is committed to the outbox.
+        Returns once the detection (and its chip) is committed to the outbox; raises
+        OutboxFull if the outbox has no room for it.
         """
         state = self.adapter.state
         chip_id = 0
@@ -257,6 +281,7 @@ class Agent:
         statuses = TelemetryClock(self.config.status_interval)
         while True:
             now = trio.current_time()
+            self.intake.log_summary(now)
             routed = self.runtime.stack.router.next_hop(self.ground, now) is not None
             await self._apply_link_loss(now, routed)
             state = self.adapter.state
@@ -281,7 +306,13 @@ class Agent:
                 self.runtime.send(self.ground, status(report, fleet_time, flags))
                 self.counters["status_sent"] += 1
                 self._repeat_outcomes()
-                snapshot = {"time": self._wall(), "outbox_depth": depth, **self.snapshot()}
+                outbox = outbox_status(await self.sync.outbox.stats())
+                snapshot = {
+                    "time": self._wall(),
+                    "outbox_depth": depth,
+                    "outbox": outbox,
+                    **self.snapshot(),
+                }
                 await trio.to_thread.run_sync(write_status, self.status_path, snapshot)
             await trio.sleep(1.0)
 
@@ -340,10 +371,11 @@ class Agent:
         """Counters of every part, for logs and tests."""
         return {
             "agent": dict(self.counters),
+            "autopilot": self.identity.status(),
             "intake": dict(self.intake.counters),
+            "intake_refused_by": dict(self.intake.refused_by),
             "sync": dict(self.sync.counters),
-            "stack": dict(self.runtime.stack.counters),
-            "reliable": dict(self.runtime.stack.reliable.counters),
+            "stack": self.runtime.stack.status(),
             "signing": self.runtime.signing_status(),
             "node_clock": self.runtime.node_clock_status(),
         }

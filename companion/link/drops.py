@@ -28,3 +28,6 @@ class Drop(StrEnum):
     """Unsigned on a signed link, and the unsigned policy does not admit its message id."""
     UNDECODABLE = "undecodable"
     """Framing and signature fine, but pymavlink could not decode the payload."""
+    NOISE = "noise"
+    """A datagram with nothing in it that looked like a frame (no STX): its bytes are
+    counted in `skipped_bytes`, the datagram here."""

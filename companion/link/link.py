@@ -16,6 +16,9 @@ Rules:
   unauthenticated is marked, and `send()` refuses it on a signed link. `relay()` passes a
   frame on byte for byte, never re-signing it.
 - Nothing that arrives raises: each drop is counted in `drops` under its `Drop` reason.
+- Every datagram is accounted for once: `datagrams_received` == `datagrams_accepted`
+  (at least one frame admitted) + the sum of `datagrams_refused`, under the first reason
+  (in `Drop`'s order) of the drops it caused, or `Drop.NOISE` if it held no frame at all.
 """
 
 from __future__ import annotations
@@ -97,6 +100,9 @@ class Link:
         self.drops: Counter[Drop] = Counter()
         self.frames_sent = 0
         self.frames_received = 0
+        self.datagrams_received = 0
+        self.datagrams_accepted = 0
+        self.datagrams_refused: Counter[Drop] = Counter()
         self._reader = FrameReader(CRC_EXTRAS, self.drops, config.key)
         self._guard = ReplayGuard()
         self._mav = event.MAVLink(None, config.system_id, config.component_id)
@@ -115,12 +121,15 @@ class Link:
         return self._reader.skipped_bytes
 
     def status(self) -> dict[str, Any]:
-        """Read-only figures for status files: frames, drops by reason, the signing clock."""
+        """Read-only figures for status files: datagrams and frames, drops by reason."""
         return {
+            "datagrams_received": self.datagrams_received,
+            "datagrams_accepted": self.datagrams_accepted,
+            "datagrams_refused": _by_reason(self.datagrams_refused),
             "frames_sent": self.frames_sent,
             "frames_received": self.frames_received,
-            "drops": {str(reason): count for reason, count in sorted(self.drops.items())},
-            "clock": self.clock.status(),
+            "drops": _by_reason(self.drops),
+            "skipped_bytes": self.skipped_bytes,
         }
 
     def send(self, message: Any, wall_time: float) -> bytes:
@@ -163,7 +172,16 @@ class Link:
 
     def receive_datagram(self, data: bytes, wall_time: float) -> list[Received]:
         """Feed one datagram (UDP) holding whole frames; return its messages."""
-        return self._admit_all(self._reader.feed_datagram(data), wall_time)
+        before = self.drops.copy()
+        received = self._admit_all(self._reader.feed_datagram(data), wall_time)
+        self.datagrams_received += 1
+        if received:
+            self.datagrams_accepted += 1
+            return received
+        if self.drops == before:
+            self.drops[Drop.NOISE] += 1
+        self.datagrams_refused[next(r for r in Drop if self.drops[r] > before[r])] += 1
+        return received
 
     def receive_idle(self, wall_time: float) -> list[Received]:
         """The stream has been quiet for a while: give up on a frame that stopped short."""
@@ -208,3 +226,7 @@ class Link:
         if drop is None:
             self.clock.observe(timestamp)
         return drop
+
+
+def _by_reason(counts: Counter[Drop]) -> dict[str, int]:
+    return {str(reason): count for reason, count in sorted(counts.items())}

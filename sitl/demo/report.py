@@ -366,13 +366,16 @@ def _retries(run: Run) -> dict[str, Any]:
 
 
 def _retry_counters(counters: object, prefix: str) -> dict[str, int]:
+    """Retry counters of a section and of the sections inside it ("stack.sender")."""
     if not isinstance(counters, dict):
         return {}
-    return {
-        prefix + name: value
-        for name, value in counters.items()
-        if _RETRY.search(name) and isinstance(value, int)
-    }
+    found: dict[str, int] = {}
+    for name, value in counters.items():
+        if isinstance(value, dict):
+            found.update(_retry_counters(value, f"{prefix}{name}."))
+        elif _RETRY.search(name) and isinstance(value, int):
+            found[prefix + name] = value
+    return found
 
 
 def _air(run: Run) -> dict[str, Any]:

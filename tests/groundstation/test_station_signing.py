@@ -37,7 +37,7 @@ async def test_nodes_restarted_from_poisoned_reservations_talk_and_say_so(
     assert station["signing"]["saved_timestamp"] == {"corrupt_loads": 0, "refused_loads": 1}
     assert agent["signing"]["saved_timestamp"] == {"corrupt_loads": 0, "refused_loads": 1}
     assert written["signing"]["clock"]["past_ceiling"] is False
-    assert agent["signing"]["frames_received"] > 0
+    assert agent["stack"]["link"]["frames_received"] > 0
     clock = swarm.agents[UAVS[0]].runtime.stack.clock.status()
     saved = int((files.state(UAVS[0]) / "signing.timestamp").read_text())
     assert saved == clock["last_sent"] == clock["saved"]  # the clean stop saved what it used

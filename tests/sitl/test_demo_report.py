@@ -165,14 +165,14 @@ def run_events(scenario: Scenario) -> list[dict[str, Any]]:
             "fleet": [],
             "uplink_backlog": depth,
             "radio_outbox_depth": 0,
-            "stack": {"stale": 0, "handshake_retransmitted": 1},
+            "stack": {"node": {"stale": 0}, "sessions": {"handshake_retransmitted": 1}},
             "uplink": {"published": 40, "retries": second // 10},
         }
         events.append({"wall": T0 + second, "kind": "station", "status": status})
     for uav in (1, 2):
         status = {
             "agent": {"telemetry_sent": 30, "status_sent": 10, "detections": 2},
-            "stack": {"retransmitted": uav},
+            "stack": {"sender": {"retransmitted": uav}},
             "outbox_depth": 0,
         }
         events.append({"wall": T0 + 29, "kind": "agent", "uav": uav, "status": status})
@@ -333,7 +333,10 @@ def test_retries_air_and_summary(tmp_path: Path) -> None:
     last_station = max(BACKLOG)
     assert report["retries"] == {
         "uplink": {"retries": last_station // 10},
-        "radio": {"stack.handshake_retransmitted": 1, "stack.retransmitted": 1 + 2},
+        "radio": {
+            "stack.sessions.handshake_retransmitted": 1,
+            "stack.sender.retransmitted": 1 + 2,
+        },
     }
     assert report["air"]["bytes_sent"] == 8000 * 30
     assert report["air"]["bytes_of_capacity"] == 0.125
