@@ -12,20 +12,25 @@ and the agent answers the datagram's sender, one JSON line per line it took or r
     {"stored":false,"error":"'confidence' 1.5 outside 0.0..1.0"}
 
 Rules:
-- Everything that arrives is hostile until checked: a line that is not JSON, not an
-  object, or misses or mistypes a field is refused with a reason and a counter (the
-  process and the other lines of the datagram go on).
+- Everything that arrives is hostile until checked (`detection.py` has the order of the
+  checks and their limits): each line is a detection or is refused with a named reason
+  (`REASONS`), and nothing a datagram holds can raise out of `Intake.lines`; the process
+  and the other lines of the datagram go on. A datagram over MAX_DATAGRAM bytes is
+  refused whole (`oversize`), one with no line at all as `empty`, so every datagram
+  counts at least once: `accepted` + `refused` is the number of lines, `refused_by` says
+  why, by reason.
 - `class_id` 0-255, `confidence` 0.0-1.0, `bbox` four integers 0-65535 (pixels: x, y,
   width, height), `track_id` 0-65535 (optional, 0), `priority` one of critical, high,
   medium, low (optional: detections default to HIGH), `chip` base64 of at most
   MAX_CHIP bytes (optional), `time` Unix seconds when the frame was taken, below
   MAX_TIME (optional: the agent's clock when the line arrived).
-- Unknown keys are ignored, so detectors can carry their own metadata.
+- Unknown keys are ignored, so detectors can carry their own metadata (nested at most
+  MAX_DEPTH deep, numbers of at most MAX_DIGITS digits).
 - "stored" is said only once the detection (and its chip) is committed to the agent's
   durable outbox: from then on a power cut loses nothing (the architecture's rule: a
   producer hears "accepted" only after the message is committed). It names the
   detection by `track_id` and, if the line gave one, `time` in ms as EVENT_DETECTION
-  carries it.
+  carries it. A detection the outbox has no room for is refused as `outbox_full`.
 - A detector may ignore the answers. One that must lose nothing across an agent restart
   keeps each line until it hears "stored" and sends the very same line again meanwhile
   (say once a second): with the same `time` and `track_id` a detection stored twice is
@@ -36,171 +41,114 @@ Rules:
   in one datagram never larger than it (a refusal's reason is cut to fit its line; a line
   too short for any answer gets none), and refusals are answered at most
   REFUSALS_PER_SECOND (burst REFUSAL_BURST); the others are only counted.
+- No log flood: a refusal is logged at most once a minute per reason (the lines held back
+  are counted in the next, `companion.log_limit`), and while anything is refused one
+  summary line a minute gives the counts by reason.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import math
+import logging
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
-from ..reliability.priority import Priority
+from ..log_limit import LogLimiter
+from .detection import DetectionReport, IntakeError, parse_report
 
-MAX_CHIP = 64 * 1024
-MAX_LINE = 128 * 1024
-MAX_TIME = 2**53 / 1000
-"""Seconds: beyond it a time in ms is no longer exact as a JSON number (a double); far
-inside EVENT_DETECTION's uint64 ms, which a larger time would overflow."""
+log = logging.getLogger("event.agent.intake")
+MAX_DATAGRAM = 65535
+"""The largest datagram the intake takes whole (the most UDP can carry)."""
 REFUSALS_PER_SECOND = 5.0
 REFUSAL_BURST = 10
-_PRIORITIES = {p.name.lower(): p for p in Priority}
-
-
-class IntakeError(ValueError):
-    """A detector line that cannot be taken; the message says why."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DetectionReport:
-    """One checked detection from the detector, before the agent stamps position on it."""
-
-    class_id: int
-    confidence: float
-    bbox: tuple[int, int, int, int]
-    track_id: int
-    priority: Priority
-    chip: bytes | None
-    time: float | None
-
-    @property
-    def time_ms(self) -> int | None:
-        """`time` in ms as EVENT_DETECTION carries it; None: the agent stamps the arrival."""
-        return None if self.time is None else int(self.time * 1000)
+LOG_INTERVAL = 60.0
+"""Seconds between log lines of one refusal reason, and between summaries."""
 
 
 @dataclass(frozen=True, slots=True)
 class Refused:
-    """A line that is not a detection: why, and how many bytes it had."""
+    """A line that is not a detection: the reason's name, what was wrong, and how many
+    bytes the line had (its answer is never longer)."""
 
     reason: str
+    detail: str
     size: int
 
 
-def parse_report(line: bytes | str) -> DetectionReport:
-    """Check one JSON line; raise IntakeError with the reason if it is not a detection."""
-    if len(line) > MAX_LINE:
-        raise IntakeError(f"line of {len(line)} bytes exceeds {MAX_LINE}")
-    try:
-        obj = json.loads(line)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise IntakeError(f"not JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise IntakeError(f"a detection is a JSON object, not {type(obj).__name__}")
-    return DetectionReport(
-        class_id=_integer(obj, "class_id", 0, 255),
-        confidence=_number(obj, "confidence", 0.0, 1.0),
-        bbox=_bbox(obj.get("bbox")),
-        track_id=_integer(obj, "track_id", 0, 65535, default=0),
-        priority=_priority(obj.get("priority", "high")),
-        chip=_chip(obj.get("chip")),
-        time=_time(obj.get("time")),
-    )
-
-
-def _integer(
-    obj: dict[str, Any], name: str, low: int, high: int, default: int | None = None
-) -> int:
-    value = obj.get(name, default)
-    if value is None:
-        raise IntakeError(f"missing {name!r}")
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise IntakeError(f"{name!r} must be an integer, not {type(value).__name__}")
-    if not low <= value <= high:
-        raise IntakeError(f"{name!r} {value} outside {low}..{high}")
-    return value
-
-
-def _number(obj: dict[str, Any], name: str, low: float, high: float) -> float:
-    value = obj.get(name)
-    if value is None:
-        raise IntakeError(f"missing {name!r}")
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise IntakeError(f"{name!r} must be a finite number")
-    if not low <= value <= high:
-        raise IntakeError(f"{name!r} {value} outside {low}..{high}")
-    return float(value)
-
-
-def _bbox(value: object) -> tuple[int, int, int, int]:
-    if not isinstance(value, list) or len(value) != 4:
-        raise IntakeError("'bbox' must be a list of four integers [x, y, width, height]")
-    box = {f"bbox[{i}]": v for i, v in enumerate(value)}
-    x, y, w, h = (_integer(box, name, 0, 65535) for name in box)
-    return x, y, w, h
-
-
-def _priority(value: object) -> Priority:
-    if not isinstance(value, str) or value.lower() not in _PRIORITIES:
-        raise IntakeError(f"'priority' must be one of {', '.join(_PRIORITIES)}")
-    return _PRIORITIES[value.lower()]
-
-
-def _chip(value: object) -> bytes | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise IntakeError("'chip' must be a base64 string")
-    try:
-        chip = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise IntakeError("'chip' is not valid base64") from None
-    if not chip or len(chip) > MAX_CHIP:
-        raise IntakeError(f"'chip' of {len(chip)} bytes: must be 1..{MAX_CHIP}")
-    return chip
-
-
-def _time(value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise IntakeError("'time' must be positive Unix seconds")
-    if not value < MAX_TIME:
-        raise IntakeError(f"'time' must be below {MAX_TIME:.0f}")
-    return float(value)
-
-
 class Intake:
-    """Splits datagrams into lines and checks each; keeps the counters and the refusal
-    answers' rate limit."""
+    """Splits datagrams into lines and checks each; keeps the counters, the refusal log's
+    rate limit and the refusal answers' rate limit."""
 
     def __init__(self) -> None:
         self.counters: Counter[str] = Counter()
         """Lines accepted and refused."""
+        self.refused_by: Counter[str] = Counter()
+        """Refused lines by reason (REASONS)."""
         self.answered: Counter[str] = Counter()
         """Answers sent (stored, refused) and not sent (refusals_not_answered over the
         rate limit, left_out for want of room)."""
-        self.last_error = ""
         self._refusals = TokenBucket(REFUSALS_PER_SECOND, REFUSAL_BURST)
+        self._logs = LogLimiter(log, LOG_INTERVAL)
+        self._unsummarised: Counter[str] = Counter()
+        self._summary_at: float | None = None
 
-    def lines(self, data: bytes) -> list[DetectionReport | Refused]:
+    def lines(self, data: bytes, now: float) -> list[DetectionReport | Refused]:
         """Each non-blank line of one datagram, checked: a report, or why it was refused."""
-        checked: list[DetectionReport | Refused] = []
-        for line in data.split(b"\n"):
-            if not line.strip():
-                continue
-            try:
-                checked.append(parse_report(line))
-            except IntakeError as exc:
-                self.counters["refused"] += 1
-                self.last_error = str(exc)
-                checked.append(Refused(str(exc), len(line)))
-            else:
-                self.counters["accepted"] += 1
-        return checked
+        if len(data) > MAX_DATAGRAM:
+            detail = f"datagram of {len(data)} bytes exceeds {MAX_DATAGRAM}"
+            return [self._refuse(IntakeError("oversize", detail), len(data), now)]
+        lines = [line for line in data.split(b"\n") if line.strip()]
+        if not lines:
+            return [self._refuse(IntakeError("empty", "no line"), len(data), now)]
+        return [self._check(line, now) for line in lines]
+
+    def _check(self, line: bytes, now: float) -> DetectionReport | Refused:
+        try:
+            report = parse_report(line)
+        except IntakeError as exc:
+            return self._refuse(exc, len(line), now)
+        except Exception as exc:  # a bug in a check is counted: it must not end the agent
+            unforeseen = IntakeError("unexpected", f"{type(exc).__name__}: {exc}")
+            return self._refuse(unforeseen, len(line), now)
+        self.counters["accepted"] += 1
+        return report
+
+    def not_stored(self, report: DetectionReport, why: str, now: float) -> Refused:
+        """`report` was accepted but the outbox had no room: it counts as refused instead,
+        and its answer is no longer than its "stored" answer would have been."""
+        self.counters["accepted"] -= 1
+        return self._refuse(IntakeError("outbox_full", why), len(stored_answer(report)) + 1, now)
+
+    def _refuse(self, error: IntakeError, size: int, now: float) -> Refused:
+        self.counters["refused"] += 1
+        self.refused_by[error.reason] += 1
+        self._unsummarised[error.reason] += 1
+        if self._summary_at is None:
+            self._summary_at = now + LOG_INTERVAL
+        # Limited per reason: a flood of one kind never holds back another's first line.
+        self._logs.log(
+            logging.WARNING,
+            now,
+            "detection_refused",
+            "reason=%s detail=%r",
+            error.reason,
+            str(error),
+            key=error.reason,
+        )
+        return Refused(error.reason, str(error), size)
+
+    def log_summary(self, now: float) -> None:
+        """Once a minute while lines are refused: one line with the counts by reason."""
+        if self._summary_at is None or now < self._summary_at:
+            return
+        counts = " ".join(f"{reason}={n}" for reason, n in sorted(self._unsummarised.items()))
+        log.warning(
+            "event=detections_refused refused=%d %s",
+            self._unsummarised.total(),
+            counts,
+        )
+        self._unsummarised.clear()
+        self._summary_at = None
 
     def answers(self, size: int) -> Answers:
         """Answers to a datagram of `size` bytes, under this intake's refusal limit."""
@@ -248,9 +196,9 @@ def stored_answer(report: DetectionReport) -> bytes:
 
 
 def refusal(refused: Refused) -> bytes:
-    """`{"stored":false,"error":REASON}`, the reason cut so the answer and its newline are
-    no longer than the refused line; empty if even an empty reason does not fit."""
-    reason = refused.reason
+    """`{"stored":false,"error":DETAIL}`, the detail cut so the answer and its newline are
+    no longer than the refused line; empty if even an empty detail does not fit."""
+    reason = refused.detail
     while True:
         answer = _compact({"stored": False, "error": reason})
         excess = len(answer) + 1 - refused.size

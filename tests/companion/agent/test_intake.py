@@ -11,14 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from companion.agent.detection import MAX_CHIP, IntakeError, parse_report
 from companion.agent.intake import (
-    MAX_CHIP,
     REFUSAL_BURST,
     REFUSALS_PER_SECOND,
     Intake,
-    IntakeError,
     Refused,
-    parse_report,
     refusal,
     stored_answer,
 )
@@ -82,16 +80,16 @@ def test_refusals_say_why(data: bytes, reason: str) -> None:
 
 def test_a_datagram_keeps_the_good_lines_and_counts_the_bad() -> None:
     intake = Intake()
-    checked = intake.lines(line() + b"\n{oops\n\n" + line(track_id=13) + b"\n")
+    checked = intake.lines(line() + b"\n{oops\n\n" + line(track_id=13) + b"\n", 0.0)
     assert [getattr(c, "track_id", "refused") for c in checked] == [12, "refused", 13]
     assert intake.counters == {"accepted": 2, "refused": 1}
-    assert "not JSON" in intake.last_error
+    assert intake.refused_by == {"not_json": 1}
 
 
 @given(st.binary(max_size=300))
 def test_garbage_is_refused_never_raised(data: bytes) -> None:
     intake = Intake()
-    intake.lines(data)
+    intake.lines(data, 0.0)
     assert intake.counters["accepted"] + intake.counters["refused"] <= data.count(b"\n") + 1
 
 
@@ -112,7 +110,7 @@ def answers_to(data: bytes, intake: Intake | None = None, now: float = 0.0) -> l
     """What the agent answers to `data` (every accepted line counted as committed)."""
     intake = intake or Intake()
     answers = intake.answers(len(data))
-    for checked in intake.lines(data):
+    for checked in intake.lines(data, now):
         answers.add(checked, now)
     return [json.loads(answer) for answer in answers.data.splitlines()]
 
@@ -133,15 +131,15 @@ def test_the_stored_time_is_the_one_the_detection_carries() -> None:
 
 
 def test_a_refusal_is_cut_to_the_size_of_the_line_it_answers() -> None:
-    answer = refusal(Refused("x" * 500, 40))
+    answer = refusal(Refused("not_json", "x" * 500, 40))
     assert len(answer) + 1 == 40
     assert json.loads(answer) == {"stored": False, "error": "x" * 12}
-    assert refusal(Refused("not JSON", 27)) == b""
+    assert refusal(Refused("not_json", "not JSON", 27)) == b""
 
 
 @given(st.text(max_size=80), st.integers(1, 120))
 def test_a_cut_reason_is_a_prefix_and_fits_escapes_included(reason: str, size: int) -> None:
-    answer = refusal(Refused(reason, size))
+    answer = refusal(Refused("not_json", reason, size))
     if answer:
         assert len(answer) + 1 <= size
         assert reason.startswith(json.loads(answer)["error"])
@@ -174,6 +172,6 @@ def test_a_reply_is_never_larger_than_the_datagram_it_answers(
     data = b"\n".join(pieces[pick] for pick in picks) + noise
     intake = Intake()
     answers = intake.answers(len(data))
-    for checked in intake.lines(data):
+    for checked in intake.lines(data, 0.0):
         answers.add(checked, 0.0)
     assert len(answers.data) <= len(data)
