@@ -13,6 +13,10 @@
     [autopilot]                         # the flight controller
     url = "serial:/dev/ttyAMA0:921600"  # or "tcp:127.0.0.1:5760", "udp:0.0.0.0:14550"
     tlog = true                         # record the link as state_dir/flight-*.tlog
+    system_id_mismatch = "warn"         # warn | refuse: the autopilot's system id (its
+                                        # HEARTBEAT) is not node.id; refuse answers every
+                                        # command AUTOPILOT_UNAVAILABLE. Set the autopilot's
+                                        # MAV_SYSID (ArduPilot 4.7+; SYSID_THISMAV before)
 
     [detector]
     listen = "127.0.0.1:14600"          # UDP, JSON lines (see companion/agent/intake.py)
@@ -40,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..autopilot.identity import Mismatch
 from ..reliability.priority import TTL, Priority
 from ..settings import (
     ConfigError,
@@ -77,12 +82,13 @@ class AgentConfig:
     status_interval: float
     link_loss_action: Action
     link_loss_timeout: float
+    autopilot_id_mismatch: Mismatch = Mismatch.WARN
 
 
 _KNOWN = {
     "node": {"id", "keys", "link_key", "state_dir", "ground_station"},
     "radio": {"url"},
-    "autopilot": {"url", "tlog"},
+    "autopilot": {"url", "tlog", "system_id_mismatch"},
     "detector": {"listen", "keep_for"},
     "telemetry": {"interval", "status_interval"},
     "link_loss": {"action", "timeout"},
@@ -122,7 +128,19 @@ def parse_config(raw: dict[str, Any], *, base: Path) -> AgentConfig:
         status_interval=number(raw.get("telemetry", {}), "telemetry.status_interval", 10.0, 1.0),
         link_loss_action=_action(raw.get("link_loss", {})),
         link_loss_timeout=number(raw.get("link_loss", {}), "link_loss.timeout", 120.0, 1.0),
+        autopilot_id_mismatch=_mismatch(raw.get("autopilot", {})),
     )
+
+
+def _mismatch(table: dict[str, Any]) -> Mismatch:
+    value = text(table, "autopilot.system_id_mismatch", Mismatch.WARN.value)
+    try:
+        return Mismatch(value)
+    except ValueError:
+        choices = ", ".join(m.value for m in Mismatch)
+        raise ConfigError(
+            f"autopilot.system_id_mismatch must be one of {choices}, not {value!r}"
+        ) from None
 
 
 def _action(table: dict[str, Any]) -> Action:

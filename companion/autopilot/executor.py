@@ -15,6 +15,8 @@ Rules:
 - A command of the same kind as one running or waiting is answered BUSY, except an
   abort, which always preempts (a later abort may change RTL into LAND).
 - Invalid input is answered INVALID before it waits for its turn, and counted.
+- While `gate` gives a result (the agent refusing an autopilot that is not its UAV's,
+  identity.py), every command, an abort too, is answered with it at once, and counted.
 - EVENT item i is autopilot item i + offset of the last mission this executor uploaded;
   a JUMP needs that mission.
 """
@@ -69,8 +71,15 @@ class CurrentMission:
 class CommandExecutor:
     """Runs EVENT commands on one autopilot adapter and answers each with an EVENT_ACK."""
 
-    def __init__(self, adapter: AutopilotAdapter, *, max_items: int = MAX_MISSION_ITEMS) -> None:
+    def __init__(
+        self,
+        adapter: AutopilotAdapter,
+        *,
+        max_items: int = MAX_MISSION_ITEMS,
+        gate: Callable[[], Result | None] = lambda: None,
+    ) -> None:
         self.adapter = adapter
+        self.gate = gate
         self.max_items = max_items
         self.mission: CurrentMission | None = None
         self.last_outcome: int | None = None
@@ -78,7 +87,7 @@ class CommandExecutor:
         self.outcomes: Counter[int] = Counter()
         """ACKs sent, by EVENT_OUTCOME."""
         self.counters: Counter[str] = Counter()
-        """invalid_input, busy, preempted, not_a_command."""
+        """invalid_input, busy, preempted, not_a_command, refused."""
         self._running: trio.CancelScope | None = None
         """The running command's scope; None while no command runs."""
         self._pending: Counter[tuple[int, int]] = Counter()
@@ -95,6 +104,10 @@ class CommandExecutor:
         if head is None or kind is None:
             self.counters["not_a_command"] += 1
             return None
+        refused = self.gate()
+        if refused is not None:
+            self.counters["refused"] += 1
+            return self._ack(head, kind, refused)
         abort = kind == event.EVENT_MSG_TYPE_MISSION_ABORT
         if not abort and self._pending[kind, self._aborts]:
             self.counters["busy"] += 1

@@ -5,6 +5,9 @@ Rules:
   from the first autopilot HEARTBEAT: an autopilot that is not MAV_AUTOPILOT_INVALID) and
   the component that sent that HEARTBEAT. ArduPilot forwards other systems' traffic (a
   GCS's heartbeats on another port), which must not be taken for the vehicle's.
+- A learned id is learned again from an autopilot HEARTBEAT of another system while the
+  link is lost: the autopilot rebooted with a new system id (ArduPilot applies MAV_SYSID,
+  SYSID_THISMAV before 4.7, at boot) or was replaced. A configured id never changes.
 - The link is up from the first HEARTBEAT and lost when none arrived for `link_timeout`
   seconds (ArduPilot sends one a second); each change is one `LinkEvent`.
 - A reboot is seen when the boot clock (time_boot_ms of GLOBAL_POSITION_INT or
@@ -144,6 +147,7 @@ class StateTracker:
 
     def __init__(self, *, system_id: int | None = None, link_timeout: float = 5.0) -> None:
         self.state = VehicleState(system_id=system_id)
+        self._learned = system_id is None
         self.link_timeout = link_timeout
         self._events: deque[LinkEvent] = deque()
         self._boot_ms: int | None = None
@@ -173,8 +177,8 @@ class StateTracker:
         if message.get_msgId() == event.MAVLINK_MSG_ID_HEARTBEAT:
             if not self._is_autopilot_heartbeat(message):
                 return False
-            if state.system_id is None:
-                state.system_id = source
+            if state.system_id is None or self._learns_again(source):
+                state.system_id, state.component_id = source, None
             if state.component_id is None and source == state.system_id:
                 state.component_id = message.get_srcComponent()
         return bool(source == state.system_id and message.get_srcComponent() == state.component_id)
@@ -188,6 +192,10 @@ class StateTracker:
         if handler is not None:
             handler(self, message, now)
         return True
+
+    def _learns_again(self, source: int) -> bool:
+        state = self.state
+        return self._learned and not state.connected and source != state.system_id
 
     @staticmethod
     def _is_autopilot_heartbeat(message: Any) -> bool:

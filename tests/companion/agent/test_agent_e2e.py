@@ -4,13 +4,15 @@ from the detector's JSON lines reach the ground with the vehicle's position."""
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
 
@@ -18,6 +20,7 @@ from companion.agent.agent import Agent
 from companion.agent.config import AgentConfig, Endpoint
 from companion.agent.linkloss import Action
 from companion.autopilot.adapter import AutopilotAdapter
+from companion.autopilot.identity import Mismatch
 from companion.node import NodeStack
 from companion.outbox import open_outbox
 from companion.outbox.sync import OutboxSync, valid_bundle
@@ -84,7 +87,13 @@ def agent_config(tmp_path: Path) -> AgentConfig:
 
 
 @asynccontextmanager
-async def world(fleet: Fleet, tmp_path: Path) -> AsyncIterator[World]:
+async def world(
+    fleet: Fleet,
+    tmp_path: Path,
+    *,
+    autopilot_id: int = UAV,
+    on_mismatch: Mismatch = Mismatch.WARN,
+) -> AsyncIterator[World]:
     medium = RadioMedium(seed=3, config=RadioConfig(range_m=2000.0))
     ground_stack = NodeStack(fleet.identity(GS, Role.GROUND_STATION), LINK_KEY, gateway=True)
     ground = StackRuntime(
@@ -93,7 +102,7 @@ async def world(fleet: Fleet, tmp_path: Path) -> AsyncIterator[World]:
     uav_stack = NodeStack(fleet.identity(UAV, Role.UAV), LINK_KEY)
     radio = medium.attach(UAV, Stationary((300.0, 0.0, 50.0)))
     runtime = StackRuntime(uav_stack, radio, wall_clock=wall)
-    double = VehicleDouble(system_id=1, home=HOME, ready_after=5.0)
+    double = VehicleDouble(system_id=autopilot_id, home=HOME, ready_after=5.0)
     ours, theirs = trio.testing.memory_stream_pair()
     adapter = AutopilotAdapter(StreamTransport(ours), system_id=UAV, wall_clock=wall)
     async with (
@@ -101,7 +110,9 @@ async def world(fleet: Fleet, tmp_path: Path) -> AsyncIterator[World]:
         trio.open_nursery() as nursery,
     ):
         sync = OutboxSync(outbox, runtime)
-        agent = Agent(agent_config(tmp_path), runtime, sync, adapter, wall_clock=wall)
+        config = replace(agent_config(tmp_path), autopilot_id_mismatch=on_mismatch)
+        agent = Agent(config, runtime, sync, adapter, wall_clock=wall)
+        adapter.on_link_event = agent.on_link_event
         runtime.on_event = sync.on_event
         runtime.on_arrival = agent.on_arrival
         nursery.start_soon(ground.run)
@@ -218,6 +229,63 @@ async def test_a_command_a_restart_interrupted_is_answered_failed(
         last = statuses[-1]
         assert (last.last_source, last.last_seq, last.last_outcome) == (GS, 77, ack.outcome)
         assert last.last_reason == ack.reason, "a ground station recovering it gets the reason"
+
+
+RTL_ALT = {"command_id": "p1", "uav": UAV, "type": "param_update"}
+RTL_ALT["params"] = {"name": "RTL_ALT", "value": 2500, "type": "int32"}
+
+
+@pytest.mark.parametrize("on_mismatch", list(Mismatch))
+async def test_an_autopilot_on_another_system_id_is_warned_shown_and_refused_if_set(
+    fleet: Fleet,
+    mock_clock: trio.testing.MockClock,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    on_mismatch: Mismatch,
+) -> None:
+    """Node 1's autopilot left on system id 7: one warning, the id in status.json, and
+    with "refuse" every command answered AUTOPILOT_UNAVAILABLE, none run."""
+    mock_clock.autojump_threshold = DISK
+    caplog.set_level(logging.INFO, logger="event.agent")
+    async with world(fleet, tmp_path, autopilot_id=7, on_mismatch=on_mismatch) as w:
+        await trio.sleep(20)  # routes form; the double becomes ready; a status is written
+        outcomes = await w.command(RTL_ALT)
+        await trio.sleep(10)
+    warned = [r for r in caplog.records if "event=autopilot_system_id" in r.getMessage()]
+    assert [r.levelno for r in warned] == [logging.WARNING], "once, not each HEARTBEAT"
+    assert "system_id=7 previous=None expected=1 matches=False" in warned[0].getMessage()
+    assert "MAV_SYSID" in warned[0].getMessage()
+    shown = json.loads((tmp_path / "status.json").read_text())["autopilot"]
+    assert shown == {
+        "system_id": 7,
+        "expected": 1,
+        "matches": False,
+        "on_mismatch": on_mismatch.value,
+    }
+    if on_mismatch is Mismatch.WARN:
+        assert outcomes[-1] == event.EVENT_OUTCOME_COMPLETED
+        assert w.double.params["RTL_ALT"] == 2500
+    else:
+        assert outcomes[-1] == event.EVENT_OUTCOME_AUTOPILOT_UNAVAILABLE
+        assert w.acks()[-1].reason == "autopilot is system 7, not 1"
+        assert w.double.params["RTL_ALT"] == 1500, "not commanded"
+        assert w.agent.executor.counters["refused"] == 1
+
+
+async def test_an_autopilot_on_the_node_id_is_logged_once_at_info(
+    fleet: Fleet,
+    mock_clock: trio.testing.MockClock,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    mock_clock.autojump_threshold = DISK
+    caplog.set_level(logging.INFO, logger="event.agent")
+    async with world(fleet, tmp_path):
+        await trio.sleep(20)
+    heard = [r for r in caplog.records if "event=autopilot_system_id" in r.getMessage()]
+    assert [r.levelno for r in heard] == [logging.INFO]
+    assert "system_id=1 previous=None expected=1 matches=True" in heard[0].getMessage()
+    assert json.loads((tmp_path / "status.json").read_text())["autopilot"]["matches"] is True
 
 
 async def test_detector_lines_reach_the_ground_with_the_vehicle_position(

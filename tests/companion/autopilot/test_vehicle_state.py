@@ -52,6 +52,27 @@ def test_configured_system_id_is_the_only_one_heard() -> None:
     assert tracker.receive(from_fc(heartbeat(), system=2), 0.0)
 
 
+def test_an_autopilot_back_under_another_system_id_is_learned_again() -> None:
+    """Rebooted after its system id was set (ArduPilot applies it at boot): the learned id
+    follows while the link is lost, never while it is up; a configured one never."""
+    tracker = StateTracker(link_timeout=5.0)
+    tracker.receive(from_fc(heartbeat(), system=1), 0.0)
+    assert not tracker.receive(from_fc(heartbeat(), system=3), 1.0), "link up: another vehicle"
+    tracker.on_timer(5.0)
+    assert tracker.receive(from_fc(heartbeat(), system=3, component=1), 9.0)
+    assert (tracker.state.system_id, tracker.state.component_id) == (3, 1)
+    assert not tracker.receive(from_fc(heartbeat(), system=1), 9.5)
+    assert [kind for kind, _ in events(tracker)] == [
+        LinkEventKind.CONNECTED,
+        LinkEventKind.LOST,
+        LinkEventKind.RESTORED,
+    ]
+    configured = StateTracker(system_id=1, link_timeout=5.0)
+    configured.receive(from_fc(heartbeat(), system=1), 0.0)
+    configured.on_timer(5.0)
+    assert not configured.receive(from_fc(heartbeat(), system=3), 9.0)
+
+
 def test_stream_fills_the_state() -> None:
     tracker = StateTracker()
     tracker.receive(from_fc(heartbeat()), 0.0)
