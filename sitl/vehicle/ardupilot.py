@@ -10,7 +10,8 @@ Rules of this module:
   there for a client before it simulates. Every instance is system 1 unless told: the
   system id is set through a parameter file passed with `--defaults` (after the copter
   defaults file, if one is given), and `-w` wipes the instance's stored parameters so the
-  defaults apply.
+  defaults apply. The file names the parameter as the binary's version does: MAV_SYSID
+  from ArduPilot 4.7, SYSID_THISMAV before (`SitlConfig.version`).
 * `running_sitl` is the one way to run it: it starts the process in a working directory
   (a temporary one unless given), waits, within a generous limit, for SITL to report that
   it listens, yields, and on the way out terminates it, then kills it if it lingers.
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import trio
 
+from companion.autopilot.identity import MAV_SYSID_SINCE, sysid_parameter
 from sitl.terminate import terminate
 
 ENV_BINARY = "EVENT_ARDUPILOT_BINARY"
@@ -53,6 +55,9 @@ class SitlConfig:
     instance: int = 0
     """`-I N`: ports and files are offset by N."""
     system_id: int = 1
+    version: tuple[int, int] = MAV_SYSID_SINCE
+    """The binary's ArduPilot version (major, minor): it names the system id parameter.
+    Current builds are 4.7 or later; dronekit-sitl's downloads are older (3.3 by default)."""
     home: tuple[float, float, float] = (-35.363261, 149.165230, 584.0)
     heading: float = 0.0
     defaults: Path | None = None
@@ -72,7 +77,7 @@ class SitlConfig:
         return BASE_PORT + 10 * self.instance
 
     def command(self, params_file: Path) -> list[str]:
-        """The command line, with `params_file` (holding SYSID_THISMAV) among the defaults."""
+        """The command line, with `params_file` (holding the system id) among the defaults."""
         lat, lon, alt = self.home
         defaults = [str(self.defaults)] if self.defaults is not None else []
         defaults.append(str(params_file))
@@ -151,7 +156,7 @@ async def running_sitl(
         where = workdir if workdir is not None else Path(scratch)
         where.mkdir(parents=True, exist_ok=True)
         params = where / "event-sysid.parm"
-        params.write_text(f"SYSID_THISMAV {config.system_id}\n")
+        params.write_text(f"{sysid_parameter(config.version)} {config.system_id}\n")
         log_path = where / LOG_NAME
         with log_path.open("wb") as log:
             process = await trio.lowlevel.open_process(

@@ -93,8 +93,11 @@ async def test_running_sitl_waits_for_the_listening_line_then_terminates(
     assert sitl.process.returncode is not None
     assert argv[argv.index("-I") + 1] == "1"
     params_file = Path(argv[argv.index("--defaults") + 1])
-    assert params_file.read_text() == "SYSID_THISMAV 3\n"
+    assert params_file.read_text() == "MAV_SYSID 3\n", "ArduPilot 4.7 and later"
     assert "Waiting for connection" in sitl.log.read_text()
+    older = SitlConfig(binary, instance=1, system_id=3, version=(4, 6))
+    async with running_sitl(older, workdir=workdir, start_timeout=30):
+        assert params_file.read_text() == "SYSID_THISMAV 3\n"
 
 
 async def test_a_sitl_that_ignores_sigterm_is_killed(tmp_path: Path) -> None:
