@@ -4,9 +4,13 @@
 
 Rules:
 - Logs are logfmt (`key=value`) lines on stderr.
+- `--check` and the real start check the same things: the configuration (`load`), then
+  what the start needs from the machine (`preflight`: keys, files, ports, host names;
+  `companion/preflight.py`). Only then does the real start open anything.
 - Exit status: 0 after a clean shutdown (SIGTERM or SIGINT) or a passed `--check`; 2 for
-  a configuration or key problem (one line on stderr, no traceback), raised before any
-  device is touched or while opening; 1 if the daemon failed while running (traceback).
+  a configuration or key problem (one line on stderr naming the setting, no traceback),
+  found by those checks or while opening; 1 if the daemon failed while running
+  (traceback).
 - On SIGTERM or SIGINT the daemon's block is left normally: everything its outboxes
   accepted is committed before the process exits.
 """
@@ -41,6 +45,7 @@ def daemon_main(
     description: str,
     load: Callable[[Path], Config],
     describe: Callable[[Config], str],
+    preflight: Callable[[Config], None],
     open_daemon: Callable[[Config], AbstractAsyncContextManager[Daemon]],
 ) -> int:
     """Parse arguments, load the configuration, run the daemon until a signal; exit status."""
@@ -60,6 +65,7 @@ def daemon_main(
     )
     try:
         config = load(args.config)
+        preflight(config)
     except ConfigError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2

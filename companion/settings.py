@@ -2,17 +2,30 @@
 
 Rules:
 - A problem is one `ConfigError` naming the key (`section.key`) and what is wrong.
-- Device URLs are `serial:DEVICE:BAUD`, `udp:HOST:PORT` or `tcp:HOST:PORT`.
-- A fleet link key file holds 64 hex digits (32 bytes).
+- Device URLs are `serial:DEVICE:BAUD`, `udp:HOST:PORT` or `tcp:HOST:PORT`; a HOST is an
+  IP address or a host name (RFC 1123 labels), checked here for form only.
+- A URL has a scheme of the caller's list and a host; nothing is resolved here.
+- A secret file (the fleet link key, a token or password) must not be accessible by group
+  or others, as private keys must not (`security/keystore.py`): it may have leaked. A
+  fleet link key file holds 64 hex digits (32 bytes).
+- A CA file named in the config exists and holds PEM certificates (`ssl` loads it).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import os
+import re
+import ssl
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+_HOST_NAME = re.compile(rf"{_LABEL}(\.{_LABEL})*\.?")
 
 
 class ConfigError(ValueError):
@@ -36,9 +49,36 @@ class Endpoint:
                 f"{key}: {url!r} is not serial:DEVICE:BAUD, udp:HOST:PORT or tcp:HOST:PORT"
             )
         value = int(number)
-        if kind != "serial" and not 0 < value < 65536:
+        if kind == "serial":
+            return cls(kind, where, value)
+        if not 0 < value < 65536:
             raise ConfigError(f"{key}: port {value} outside 1..65535")
-        return cls(kind, where, value)
+        return cls(kind, host_name(key, where.removeprefix("[").removesuffix("]")), value)
+
+
+def host_name(key: str, value: str) -> str:
+    """`value` if it is an IP address or a well-formed host name (not resolved)."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if len(value) > 253 or not _HOST_NAME.fullmatch(value):
+            raise ConfigError(f"{key}: {value!r} is not an IP address or a host name") from None
+    return value
+
+
+def url(table: dict[str, Any], key: str, schemes: tuple[str, ...]) -> str:
+    """A URL with one of `schemes` and a host name or address (not resolved)."""
+    value = text(table, key, None)
+    parts = urlsplit(value)
+    expected = " or ".join(f"{scheme}://HOST" for scheme in schemes)
+    try:
+        parts.port  # noqa: B018 (a port that is not a number raises here)
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {value!r} is not a URL: {exc}") from None
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ConfigError(f"{key}: {value!r} is not a URL of the form {expected}...")
+    host_name(key, parts.hostname)
+    return value
 
 
 def setting(table: dict[str, Any], key: str, default: Any) -> Any:
@@ -62,6 +102,14 @@ def integer(table: dict[str, Any], key: str, default: int | None, low: int, high
     return value
 
 
+def optional_text(table: dict[str, Any], key: str) -> str | None:
+    """A string setting that may be left out or empty (None then)."""
+    value = setting(table, key, "")
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string, not {value!r}")
+    return value or None
+
+
 def number(table: dict[str, Any], key: str, default: float, low: float) -> float:
     value = setting(table, key, default)
     if (
@@ -81,12 +129,51 @@ def flag(table: dict[str, Any], key: str, default: bool) -> bool:
     return value
 
 
-def link_key(path: Path) -> bytes:
+def secret(key: str, path: Path) -> bytes:
+    """The contents of the secret file at `path`, which only its owner may access."""
     try:
-        text = path.read_text(encoding="ascii").strip()
-        key = bytes.fromhex(text)
+        with path.open("rb") as file:
+            mode = os.fstat(file.fileno()).st_mode & 0o777
+            if mode & 0o077:
+                raise ConfigError(
+                    f"{key}: {path} permissions {mode:04o} are too open; a secret must not "
+                    f"be accessible by group or others (chmod 600 {path})"
+                )
+            return file.read()
     except OSError as exc:
-        raise ConfigError(f"node.link_key: cannot read {path}: {exc.strerror}") from None
+        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror}") from None
+
+
+def secret_text(table: dict[str, Any], key: str, base: Path) -> str:
+    """The one-line secret (a token, a password) in the file the setting `key` names."""
+    path = base / text(table, key, None)
+    try:
+        value = secret(key, path).decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{key}: {path} is not UTF-8 text") from None
+    if not value:
+        raise ConfigError(f"{key}: {path} is empty")
+    return value
+
+
+def ca_file(table: dict[str, Any], key: str, base: Path) -> Path | None:
+    """The CA bundle the setting `key` names (None if left out), checked to load."""
+    name = optional_text(table, key)
+    if name is None:
+        return None
+    path = base / name
+    try:
+        ssl.create_default_context(cafile=path)
+    except OSError as exc:  # ssl.SSLError is one: not PEM, or no certificate in it
+        reason = "no PEM certificate in it" if isinstance(exc, ssl.SSLError) else exc.strerror
+        raise ConfigError(f"{key}: cannot use {path} as a CA bundle: {reason}") from None
+    return path
+
+
+def link_key(path: Path) -> bytes:
+    data = secret("node.link_key", path)
+    try:
+        key = bytes.fromhex(data.decode("ascii").strip())
     except (UnicodeDecodeError, ValueError):
         raise ConfigError(f"node.link_key: {path} must hold 64 hex digits") from None
     if len(key) != 32:

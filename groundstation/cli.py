@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from companion.daemon import daemon_main
+from companion.preflight import check_node
 
 from .config import load_station_config
 from .station import open_ground_station
@@ -25,6 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "the UAVs, buffering durably while either side is out of reach.",
         load=load_station_config,
         describe=lambda config: f"node {config.node_id}, {config.uplink} uplink",
+        preflight=check_node,
         open_daemon=open_ground_station,
     )
 

@@ -26,7 +26,10 @@
     interval = 10.0                     # seconds between fleet-table log lines
 
 Rules: as `companion/settings.py`; a missing `token_file` for HTTP or `host` for MQTT is
-an error naming the key.
+an error naming the key. `url` is http(s)://HOST...; `host` a host name or address; the
+token and password files are secrets (0600); `ca_file` must load as PEM certificates;
+`fleet` is one MQTT topic level (no "/", "+", "#"). What the start needs from the machine
+(keys, ports, host names) is checked by `companion/preflight.py`.
 """
 
 from __future__ import annotations
@@ -38,14 +41,18 @@ from typing import Any
 from companion.settings import (
     ConfigError,
     Endpoint,
+    ca_file,
     check_keys,
     flag,
+    host_name,
     integer,
     link_key,
     number,
+    optional_text,
     read_toml,
-    setting,
+    secret_text,
     text,
+    url,
 )
 
 __all__ = ["ConfigError", "StationConfig", "load_station_config", "parse_station_config"]
@@ -103,7 +110,6 @@ def parse_station_config(raw: dict[str, Any], *, base: Path) -> StationConfig:
     kind = text(uplink, "uplink.kind", "http")
     if kind not in ("http", "mqtt"):
         raise ConfigError(f"uplink.kind must be http or mqtt, not {kind!r}")
-    ca = setting(uplink, "uplink.ca_file", "")
     common: dict[str, Any] = {
         "node_id": integer(node, "node.id", 255, 1, 255),
         "keys": base / text(node, "node.keys", None),
@@ -111,34 +117,30 @@ def parse_station_config(raw: dict[str, Any], *, base: Path) -> StationConfig:
         "state_dir": base / text(node, "node.state_dir", "state"),
         "radio": Endpoint.parse("radio.url", text(raw.get("radio", {}), "radio.url", None)),
         "uplink": kind,
-        "ca_file": base / ca if isinstance(ca, str) and ca else None,
+        "ca_file": ca_file(uplink, "uplink.ca_file", base),
         "retry_max": number(uplink, "uplink.retry_max", 30.0, 1.0),
         "status_interval": number(raw.get("status", {}), "status.interval", 10.0, 1.0),
     }
     if kind == "http":
         return StationConfig(
             **common,
-            url=text(uplink, "uplink.url", None),
-            token=_secret(base, uplink, "uplink.token_file"),
+            url=url(uplink, "uplink.url", ("http", "https")),
+            token=secret_text(uplink, "uplink.token_file", base),
         )
-    password = setting(uplink, "uplink.password_file", "")
+    password = optional_text(uplink, "uplink.password_file")
     return StationConfig(
         **common,
-        host=text(uplink, "uplink.host", None),
+        host=host_name("uplink.host", text(uplink, "uplink.host", None)),
         port=integer(uplink, "uplink.port", 1883, 1, 65535),
-        fleet=text(uplink, "uplink.fleet", "event"),
-        username=setting(uplink, "uplink.username", "") or None,
-        password=_secret(base, uplink, "uplink.password_file") if password else None,
+        fleet=_fleet(uplink),
+        username=optional_text(uplink, "uplink.username"),
+        password=secret_text(uplink, "uplink.password_file", base) if password else None,
         tls=flag(uplink, "uplink.tls", False),
     )
 
 
-def _secret(base: Path, table: dict[str, Any], key: str) -> str:
-    path = base / text(table, key, None)
-    try:
-        secret = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{key}: cannot read {path}: {exc}") from None
-    if not secret:
-        raise ConfigError(f"{key}: {path} is empty")
-    return secret
+def _fleet(table: dict[str, Any]) -> str:
+    value = text(table, "uplink.fleet", "event")
+    if any(c in value for c in "/+#\0"):
+        raise ConfigError(f'uplink.fleet: {value!r} cannot be an MQTT topic level (no "/+#")')
+    return value

@@ -100,6 +100,7 @@ def provision_fleet(
         encoding="utf-8",
     )
     (root / "gateway.token").write_text(tokens.gateway + "\n", encoding="utf-8")
+    (root / "gateway.token").chmod(0o600)  # a secret: the ground station refuses it otherwise
     return files
 
 

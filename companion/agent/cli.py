@@ -11,8 +11,16 @@ import sys
 from collections.abc import Sequence
 
 from ..daemon import daemon_main
+from ..preflight import check_endpoint, check_node
 from .agent import open_agent
-from .config import load_config
+from .config import AgentConfig, load_config
+
+
+def preflight(config: AgentConfig) -> None:
+    """What the agent's start needs beyond any node's: its autopilot and detector ports."""
+    check_node(config)
+    check_endpoint("autopilot.url", config.autopilot, listen=True)
+    check_endpoint("detector.listen", config.detector, listen=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -23,6 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "commands and sends detections, telemetry and status home over the radio mesh.",
         load=load_config,
         describe=lambda config: f"node {config.node_id}",
+        preflight=preflight,
         open_daemon=open_agent,
     )
 
