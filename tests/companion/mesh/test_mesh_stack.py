@@ -237,3 +237,33 @@ def test_a_gateway_acks_a_detection_only_once_the_application_committed_it(
     assert [e.outcome for e in events if isinstance(e, Acknowledged)] == [
         event.EVENT_OUTCOME_ACCEPTED
     ]
+
+
+def test_status_has_every_layer_counters_of_a_delivery(fleet: Fleet) -> None:
+    mesh = StackMesh(fleet, [GS, 1, 2], [(GS, 1), (1, 2)], gateway=GS)
+    mesh.run(10 * HELLO_INTERVAL)
+    mesh.nodes[2].send(GS, detection(1), mesh.now, mesh.wall)
+    mesh.run(5)
+    mesh.nodes[GS].receive_datagram(b"not a frame", mesh.now, mesh.wall)
+    far, relay, ground = (mesh.nodes[n].status() for n in (2, 1, GS))
+    assert far["sender"]["acknowledged"] == 1
+    assert relay["forwarder"]["forwarded"] >= 2
+    assert ground["router"]["hello_sent"] >= 1
+    assert ground["sessions"] == dict(mesh.nodes[GS].sessions.counters)
+    link = ground["link"]
+    assert link["datagrams_refused"] == {"noise": 1}
+    assert link["datagrams_received"] == link["datagrams_accepted"] + 1
+    assert link["frames_received"] >= link["datagrams_accepted"]
+    assert set(ground) == {
+        "link",
+        "router",
+        "forwarder",
+        "sessions",
+        "fragments",
+        "authorizer",
+        "duplicates",
+        "sender",
+        "scheduler",
+        "node",
+    }
+    assert ground["node"]["critical_behind_lower"] == 0
