@@ -2,7 +2,9 @@
 
 The server is MAVProxy's and ArduPilot's ``udpin``: it listens, and its replies
 go to the address of the most recent datagram, so a ground station is answered
-wherever it sends from. The client is ``udpout``: a connected socket, which also
+wherever it sends from. A new peer is logged at most once a minute (the others
+counted in the next line): a sender that changes port with every datagram does
+not write a line for each. The client is ``udpout``: a connected socket, which also
 makes the kernel drop datagrams from anyone but the peer.
 
 On Linux a connected UDP socket reports an ICMP port-unreachable for an earlier
@@ -21,6 +23,7 @@ from typing import Any
 
 import trio
 
+from companion.log_limit import LogLimiter
 from companion.transport.base import TransportClosed, is_log_worthy
 
 logger = logging.getLogger(__name__)
@@ -108,6 +111,8 @@ class UdpServerTransport(_UdpEndpoint):
     def __init__(self, sock: trio.socket.SocketType, name: str) -> None:
         super().__init__(sock, name)
         self._peer: Address | None = None
+        self._peer_log = LogLimiter(logger)
+        """Anyone can send from a new port each time: one line a minute, not one each."""
 
     @property
     def peer(self) -> Address | None:
@@ -135,8 +140,15 @@ class UdpServerTransport(_UdpEndpoint):
             with self._io():
                 data, address = await self._sock.recvfrom(MAX_DATAGRAM)
                 if address != self._peer:
-                    logger.info("%s: peer is now %s", self._name, address)
                     self._peer = address
+                    self._peer_log.log(
+                        logging.INFO,
+                        trio.current_time(),
+                        "udp_peer",
+                        "endpoint=%r peer=%s",
+                        self._name,
+                        address,
+                    )
                 self._datagrams_in += 1
                 return data
 

@@ -147,3 +147,17 @@ async def test_closed_endpoint_raises_transport_closed() -> None:
         await server.send_to(b"x", ("127.0.0.1", 9))
     with pytest.raises(TransportClosed):
         await server.send(b"x")
+
+
+async def test_a_sender_changing_port_each_datagram_writes_a_log_line_a_minute(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with open_udp_bind("127.0.0.1", 0) as server:
+        with caplog.at_level("INFO", logger="companion.transport.udp"):
+            for _ in range(50):
+                async with open_udp_connect("127.0.0.1", server.local_address[1]) as client:
+                    await client.send(b"x")
+                    await receive(server)
+                    assert server.peer == client.local_address, "each is still answered"
+    peer_lines = [r.getMessage() for r in caplog.records if "udp_peer" in r.getMessage()]
+    assert len(peer_lines) == 1, peer_lines
