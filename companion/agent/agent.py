@@ -216,21 +216,21 @@ class Agent:
                 sender = intake.peer
                 answers = self.intake.answers(len(data))
                 for line in self.intake.lines(data, trio.current_time()):
-                    answers.add(await self._store(line), trio.current_time())
+                    answers.add(await self._store(line, len(data)), trio.current_time())
                 if answers.data and sender is not None:
                     try:
                         await intake.send_to(answers.data, sender)
                     except OSError:
                         self.counters["intake_answers_unsent"] += 1
 
-    async def _store(self, line: DetectionReport | Refused) -> DetectionReport | Refused:
+    async def _store(self, line: DetectionReport | Refused, size: int) -> DetectionReport | Refused:
         """A checked line's detection committed, or why not (the outbox had no room)."""
         if isinstance(line, Refused):
             return line
         try:
             await self.report_detection(line)
         except OutboxFull as exc:
-            return self.intake.not_stored(line, str(exc), trio.current_time())
+            return self.intake.not_stored(f"outbox full: {exc}", size, trio.current_time())
         return line
 
     async def report_detection(self, report: DetectionReport) -> int:

@@ -113,11 +113,11 @@ class Intake:
         self.counters["accepted"] += 1
         return report
 
-    def not_stored(self, report: DetectionReport, why: str, now: float) -> Refused:
-        """`report` was accepted but the outbox had no room: it counts as refused instead,
-        and its answer is no longer than its "stored" answer would have been."""
+    def not_stored(self, why: str, size: int, now: float) -> Refused:
+        """A line accepted but not stored (the outbox had no room): it counts as refused
+        instead; its answer is no longer than `size`, the datagram it came in."""
         self.counters["accepted"] -= 1
-        return self._refuse(IntakeError("outbox_full", why), len(stored_answer(report)) + 1, now)
+        return self._refuse(IntakeError("outbox_full", why), size, now)
 
     def _refuse(self, error: IntakeError, size: int, now: float) -> Refused:
         self.counters["refused"] += 1

@@ -7,9 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
 
+from companion.agent.detection import DetectionReport
+from companion.outbox import OutboxFull
 from dialects import event
 from tests.companion.agent.test_agent_e2e import DISK, World, world
 from tests.companion.security.fleet import NOW_WALL, Fleet
@@ -95,3 +98,30 @@ def detections(w: World) -> list[Any]:
         for a in w.ground.stack.arrived
         if a.messages[0].get_msgId() == event.MAVLINK_MSG_ID_EVENT_DETECTION
     ]
+
+
+async def test_a_detection_the_outbox_has_no_room_for_is_refused_and_the_intake_goes_on(
+    fleet: Fleet,
+    mock_clock: trio.testing.MockClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mock_clock.autojump_threshold = DISK
+    async with world(fleet, tmp_path) as w:
+
+        async def full(report: DetectionReport) -> int:
+            raise OutboxFull("outbox holds 1 messages")
+
+        with trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as sock:
+            await sock.bind(("127.0.0.1", 0))
+            with monkeypatch.context() as patch:
+                patch.setattr(w.agent, "report_detection", full)
+                refused = await exchange(w, detection(8, time=TIME).encode(), sock)
+            stored = await exchange(w, detection(9, time=TIME).encode(), sock)
+    assert json.loads(refused) == {
+        "stored": False,
+        "error": "outbox full: outbox holds 1 messages",
+    }
+    assert json.loads(stored)["stored"] is True
+    assert w.agent.intake.counters == {"accepted": 1, "refused": 1}
+    assert w.agent.intake.refused_by == {"outbox_full": 1}
