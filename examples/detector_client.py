@@ -5,10 +5,11 @@ the same: one JSON object per line, in UDP datagrams to the agent's detector por
 
     python examples/detector_client.py --port 14600 --count 5 --chip photo.jpg
 
-Fields (companion/agent/intake.py has the rules): class_id 0-255, confidence 0.0-1.0,
-bbox [x, y, width, height] in pixels, track_id 0-65535, optional priority (critical,
-high, medium, low), optional chip (base64 JPEG, at most 64 KiB), optional time (Unix
-seconds the frame was taken). The agent adds the vehicle's position and its clock.
+Fields (docs/detector.md has the rules, limits and refusal reasons): class_id 0-255,
+confidence 0.0-1.0, bbox [x, y, width, height] in pixels, track_id 0-65535, optional
+priority (critical, high, medium, low), optional chip (base64 JPEG; a line must fit in one
+datagram, MAX_LINE bytes, so about 48 KiB), optional time (Unix seconds the frame was
+taken). The agent adds the vehicle's position and its clock.
 
 The agent answers each line once the detection is committed to its durable outbox,
 `{"stored":true,"time":MS,"track_id":N}`, or refuses it, `{"stored":false,"error":...}`.
@@ -26,6 +27,9 @@ import json
 import socket
 import time
 from pathlib import Path
+
+MAX_LINE = 65507
+"""The most one UDP datagram over IPv4 carries: a longer line cannot be sent."""
 
 
 def detection(track_id: int, taken: float, chip: bytes | None) -> dict[str, object]:
@@ -50,7 +54,12 @@ def hand_over(sock: socket.socket, agent: tuple[str, int], line: bytes, stored: 
         except TimeoutError:
             continue  # the agent is down or a datagram was lost: the same line again
         for answer in data.splitlines():
-            said = json.loads(answer)
+            try:
+                said = json.loads(answer)
+            except ValueError:
+                continue  # not the agent's answer: whoever sent it, it decides nothing
+            if not isinstance(said, dict):
+                continue
             if said == stored:
                 return "stored"
             if said.get("stored") is False:
@@ -72,6 +81,10 @@ def main() -> None:
         for track_id in range(1, args.count + 1):
             taken = time.time()
             line = (json.dumps(detection(track_id, taken, chip)) + "\n").encode()
+            if len(line) > MAX_LINE:
+                parser.error(
+                    f"a line of {len(line)} bytes does not fit in a datagram: a smaller chip"
+                )
             stored = {"stored": True, "time": int(taken * 1000), "track_id": track_id}
             outcome = hand_over(sock, (args.host, args.port), line, stored)
             print(f"detection track_id={track_id}: {outcome}")
