@@ -50,6 +50,8 @@ class Endpoint:
             )
         value = int(number)
         if kind == "serial":
+            if value == 0:
+                raise ConfigError(f"{key}: baud rate 0 in {url!r}")
             return cls(kind, where, value)
         if not 0 < value < 65536:
             raise ConfigError(f"{key}: port {value} outside 1..65535")

@@ -138,6 +138,16 @@ def expired_certificate(name: str) -> Break:
     return breaks
 
 
+def state_dir_under_a_file(name: str) -> Break:
+    return lambda files, _: edit(
+        config_of(name, files), "node", state_dir=str(files.link_key / "state")
+    )
+
+
+def serial_baud_zero(name: str) -> Break:
+    return lambda files, _: edit(config_of(name, files), "radio", url="serial:/dev/ttyUSB0:0")
+
+
 EITHER = {
     "no-keys-directory": (no_keys_directory, "node.keys"),
     "signing-key-readable-by-others": (open_signing_key, "node.keys"),
@@ -147,6 +157,8 @@ EITHER = {
     "certificate-expired": (expired_certificate, "node.keys"),
     "link-key-readable-by-others": (open_link_key, "node.link_key"),
     "radio-host-unresolvable": (unresolvable_radio, "radio.url"),
+    "radio-serial-baud-zero": (serial_baud_zero, "radio.url"),
+    "state-dir-under-a-file": (state_dir_under_a_file, "node.state_dir"),
 }
 
 
@@ -156,6 +168,11 @@ EITHER = {
 def detector_port_in_use(files: FleetFiles, stack: ExitStack) -> None:
     port = udp_socket(stack).getsockname()[1]
     edit(files.agent_config(3), "detector", listen=f"127.0.0.1:{port}")
+
+
+def autopilot_port_in_use(files: FleetFiles, stack: ExitStack) -> None:
+    port = udp_socket(stack).getsockname()[1]
+    edit(files.agent_config(3), "autopilot", url=f"udp:127.0.0.1:{port}")
 
 
 def detector_not_an_address(files: FleetFiles, _: ExitStack) -> None:
@@ -204,12 +221,29 @@ def mqtt_host_a_url(files: FleetFiles, _: ExitStack) -> None:
     edit(files.station_config, "uplink", kind="mqtt", url=None, token_file=None, host="mqtt://x")
 
 
+def mqtt_password_readable_by_others(files: FleetFiles, _: ExitStack) -> None:
+    password = files.root / "mqtt.password"
+    password.write_text("secret\n", encoding="utf-8")
+    password.chmod(0o644)
+    edit(
+        files.station_config,
+        "uplink",
+        kind="mqtt",
+        url=None,
+        token_file=None,
+        host="127.0.0.1",
+        username="gs",
+        password_file=str(password),
+    )
+
+
 def token_readable_by_others(files: FleetFiles, _: ExitStack) -> None:
     (files.root / "gateway.token").chmod(0o644)
 
 
 ONE = {
     "detector-port-in-use": (AGENT, detector_port_in_use, "detector.listen"),
+    "autopilot-udp-port-in-use": (AGENT, autopilot_port_in_use, "autopilot.url"),
     "detector-listen-not-an-address": (AGENT, detector_not_an_address, "detector.listen"),
     "telemetry-interval-inf": (AGENT, telemetry_forever, "telemetry.interval"),
     "uplink-url-not-a-url": (STATION, url_not_a_url, "uplink.url"),
@@ -219,6 +253,11 @@ ONE = {
     "ca-file-not-pem": (STATION, ca_file_not_pem, "uplink.ca_file"),
     "mqtt-username-a-number": (STATION, mqtt_username_a_number, "uplink.username"),
     "mqtt-host-a-url": (STATION, mqtt_host_a_url, "uplink.host"),
+    "mqtt-password-readable-by-others": (
+        STATION,
+        mqtt_password_readable_by_others,
+        "uplink.password_file",
+    ),
     "token-file-readable-by-others": (STATION, token_readable_by_others, "uplink.token_file"),
 }
 
