@@ -27,6 +27,8 @@ Rules:
   EVENT_MISSION_ITEMS per 16 items) then stays within 16 messages, about 14 fragments,
   half a second of a 64 kbit/s channel; the fragment limit (255) would allow ~5000 items,
   but one lost fragment costs the whole bundle. ArduPilot stores 700+ items on most boards.
+- Integer fields take any JSON number with a zero fraction (`1.0` is 1, as in JSON
+  Schema) and hold it as an int.
 - Integer parameters must be integral and in range for their type, and exactly
   representable in PARAM_SET's float (|value| <= 2^24 or a float32 value): a rounded
   parameter is a different parameter. 64-bit types are refused for the same reason.
@@ -44,6 +46,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dialects import event
+
+from .json_numbers import json_integer
 
 COMMAND_TYPES = ("mission_assign", "mission_abort", "retask", "param_update")
 MAX_MISSION_ITEMS = 255
@@ -108,7 +112,8 @@ class Command:
             raise CommandError(
                 f"command_id must match {COMMAND_ID.pattern}, got {self.command_id!r}"
             )
-        _int({"uav": self.uav}, "uav", UAV_IDS.start, UAV_IDS.stop - 1)
+        uav = _int({"uav": self.uav}, "uav", UAV_IDS.start, UAV_IDS.stop - 1)
+        object.__setattr__(self, "uav", uav)
         if not isinstance(self.type, str) or self.type not in _PARSERS:
             raise CommandError(f"type must be one of {', '.join(COMMAND_TYPES)}, got {self.type!r}")
         if not isinstance(self.params, Mapping):
@@ -160,9 +165,10 @@ def _get(obj: Mapping[str, Any], name: str, default: Any) -> Any:
 
 def _int(obj: Mapping[str, Any], name: str, low: int, high: int, default: Any = _REQUIRED) -> int:
     value = _get(obj, name, default)
-    if type(value) is not int or not low <= value <= high:
+    integer = json_integer(value)
+    if integer is None or not low <= integer <= high:
         raise CommandError(f"{name} must be an integer {low}-{high}, got {value!r}")
-    return value
+    return integer
 
 
 def _number(

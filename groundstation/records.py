@@ -4,7 +4,8 @@ Rules:
 - A Record has the seed's fields (msg_id, msg_type, payload, source, destination,
   priority, timestamp); its JSON form is exactly those seven keys. Reading JSON ignores
   other keys (the seed's clients also send `ttl` and `requires_ack`), so newer clients
-  keep working with older services.
+  keep working with older services; it takes a priority of `1.0` as 1 (JSON Schema's
+  integer).
 - Every Record is valid once built: the constructor checks each field and raises
   RecordError naming the field. Reading untrusted JSON raises RecordError and nothing
   else.
@@ -52,6 +53,8 @@ from companion.autopilot.modes import telemetry_mode_name
 from companion.message_age import LATE_AFTER, age_of
 from companion.node import issued_at
 from dialects import event
+
+from .json_numbers import json_integer
 
 PRIORITIES = range(4)
 """EVENT_PRIORITY values: 0 CRITICAL, 1 HIGH, 2 MEDIUM, 3 LOW."""
@@ -112,7 +115,9 @@ class Record:
         missing = [name for name in FIELDS if name not in obj]
         if missing:
             raise RecordError(f"record lacks {', '.join(missing)}")
-        return cls(**{name: obj[name] for name in FIELDS})
+        fields = {name: obj[name] for name in FIELDS}
+        priority = json_integer(fields["priority"])
+        return cls(**{**fields, "priority": fields["priority"] if priority is None else priority})
 
 
 def _check_text(name: str, value: object, pattern: re.Pattern[str]) -> None:

@@ -8,7 +8,8 @@ Rules:
   `sha256` keeps the secret itself out of the file. The service keeps only digests and
   compares digests in constant time; a token is never logged.
 - Roles and what they may do (ROLE_RIGHTS): a gateway posts records and pulls commands,
-  an operator queues commands and reads records, an admin may do both and inject faults.
+  an operator queues commands and reads records and command status, an admin may do
+  both and inject faults.
   A gateway token cannot queue commands: a compromised ground station cannot command
   the fleet through the cloud.
 - A file that is not valid (unknown role, no secret, two identities with one token)
@@ -30,14 +31,22 @@ POST_MESSAGES = "post_messages"
 READ_MESSAGES = "read_messages"
 PULL_COMMANDS = "pull_commands"
 QUEUE_COMMANDS = "queue_commands"
+READ_COMMANDS = "read_commands"
 INJECT_FAULTS = "inject_faults"
 
 ROLE_RIGHTS: Mapping[str, frozenset[str]] = MappingProxyType(
     {
         "gateway": frozenset({POST_MESSAGES, PULL_COMMANDS}),
-        "operator": frozenset({QUEUE_COMMANDS, READ_MESSAGES}),
+        "operator": frozenset({QUEUE_COMMANDS, READ_COMMANDS, READ_MESSAGES}),
         "admin": frozenset(
-            {POST_MESSAGES, PULL_COMMANDS, QUEUE_COMMANDS, READ_MESSAGES, INJECT_FAULTS}
+            {
+                POST_MESSAGES,
+                PULL_COMMANDS,
+                QUEUE_COMMANDS,
+                READ_COMMANDS,
+                READ_MESSAGES,
+                INJECT_FAULTS,
+            }
         ),
     }
 )

@@ -25,6 +25,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from ..json_numbers import json_integer
+
 MODES = ("status", "hang", "drop", "lose")
 
 
@@ -47,14 +49,16 @@ class Fault:
         """Read a fault from parsed JSON; FaultError if it is not valid."""
         if not isinstance(obj, dict) or obj.get("mode") not in MODES:
             raise FaultError(f"mode must be one of {', '.join(MODES)}")
-        status, hang = obj.get("status", 503), obj.get("hang", 30.0)
+        status, hang = json_integer(obj.get("status", 503)), obj.get("hang", 30.0)
         count, seconds = obj.get("count"), obj.get("seconds")
-        if type(status) is not int or not 400 <= status <= 599:
+        if status is None or not 400 <= status <= 599:
             raise FaultError("status must be an integer 400-599")
         if type(hang) not in (int, float) or not 0 <= hang <= 600:
             raise FaultError("hang must be 0-600 seconds")
-        if count is not None and (type(count) is not int or count < 1):
-            raise FaultError("count must be a positive integer")
+        if count is not None:
+            count = json_integer(count)
+            if count is None or count < 1:
+                raise FaultError("count must be a positive integer")
         if seconds is not None and (type(seconds) not in (int, float) or seconds <= 0):
             raise FaultError("seconds must be a positive number")
         return cls(

@@ -18,10 +18,8 @@ Rules:
   is stored; otherwise 200 with `accepted` (new ids) and `duplicates` (ids already held).
   A body that is not a batch at all is 400; over `max_body` bytes or `max_batch` records
   is 413 (the client splits); no Content-Length is 411.
-- GET /api/commands long-polls: it answers as soon as a command after `after` exists, or
-  after `wait` seconds (at most MAX_WAIT) with none. `cursor` in the answer is the last
-  command's cursor, or, with none, `after` lowered to the newest cursor that exists: a
-  client whose cursor is past everything learns that the service was reset.
+- Every method reaches the routes (routes.py): one no route has is 405 with `Allow` and a
+  JSON error body, not http.server's 501 HTML page. HEAD is answered without a body.
 - Faults (faults.py) are applied before anything else to /api/ requests.
 - Shutdown (`close`): stop accepting, wake long polls and hung requests, shut the open
   connections down, join every request thread. Nothing lingers for a test to trip on.
@@ -35,37 +33,21 @@ import logging
 import socket
 import ssl
 import threading
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ..commands import CommandError, parse_command
-from ..records import BatchTooLarge, InvalidRecords, RecordError, decode_batch
-from . import auth
 from .auth import Identity, Tokens
-from .faults import Fault, FaultError, Faults
-from .store import CommandCenterStore, CommandConflict
+from .faults import Fault, Faults
+from .routes import HttpError, find_route
+from .store import CommandCenterStore
 
 log = logging.getLogger("groundstation.command_center")
 
-MAX_WAIT = 60.0
-"""Longest long poll, in seconds: below common proxy and NAT idle timeouts."""
 MAX_BODY = 4 * 1024 * 1024
 MAX_BATCH = 1000
-_POLL = 0.5
-"""Long polls also look at the file this often, for commands queued by the CLI."""
-
-
-class HttpError(Exception):
-    """Answer the request with `status` and a JSON error body."""
-
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status, self.body = status, {"error": message, **extra}
 
 
 class CommandCenterServer(ThreadingHTTPServer):
@@ -93,7 +75,7 @@ class CommandCenterServer(ThreadingHTTPServer):
         """Long polls waiting right now (guarded by `queued`), shown by /api/health."""
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
-        super().__init__(address, _Handler)
+        super().__init__(address, RequestHandler)
 
     @property
     def url(self) -> str:
@@ -110,7 +92,7 @@ class CommandCenterServer(ThreadingHTTPServer):
                 connection = self.tls.wrap_socket(request, server_side=True)
             with self._open_lock:
                 self._open.add(connection)
-            _Handler(connection, client_address, self)
+            RequestHandler(connection, client_address, self)
         except OSError as exc:  # ssl.SSLError included: a failed handshake, a reset
             log.debug("connection from %s ended: %s", client_address, exc)
         finally:
@@ -155,23 +137,20 @@ def serving(server: CommandCenterServer) -> Iterator[CommandCenterServer]:
         thread.join()
 
 
-Route = Callable[["_Handler", Identity, dict[str, list[str]]], tuple[int, Any]]
+class RequestHandler(BaseHTTPRequestHandler):
+    """One connection's requests, each dispatched to its route."""
 
-
-class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 60  # an idle keep-alive connection is closed after a minute
     server: CommandCenterServer
     _body_done = False
 
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
+    def __getattr__(self, name: str) -> Callable[[], None]:
+        # http.server answers a method without a do_<METHOD> with 501 and an HTML page;
+        # every method goes to the routes instead, which know which ones a path allows.
+        if name.startswith("do_"):
+            return lambda: self._dispatch(name.removeprefix("do_"))
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
@@ -183,17 +162,18 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.mode != "lose":
             self._inject(fault)
             return
+        headers: dict[str, str] = {}
         try:
-            route, right = _route(method, url.path)
+            route, right, params = find_route(method, url.path)
             identity = self._identify(right)
-            status, body = route(self, identity, parse_qs(url.query))
+            status, body = route(self, identity, {**parse_qs(url.query), **params})
         except HttpError as exc:
-            status, body = exc.status, exc.body
+            status, body, headers = exc.status, exc.body, exc.headers
         if fault is not None:  # "lose": the work is done, the answer never leaves
             self.close_connection = True
             return
         self._discard_body()  # an early refusal leaves the body unread: not the next request
-        self._reply(status, body)
+        self._reply(status, body, headers)
 
     def _identify(self, right: str | None) -> Identity:
         identity = self.server.tokens.identify(self.headers.get("Authorization"))
@@ -260,139 +240,17 @@ class _Handler(BaseHTTPRequestHandler):
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise HttpError(400, f"body is not JSON: {exc}") from None
 
-    def _reply(self, status: int, body: Any) -> None:
+    def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         if status == 401:
             self.send_header("WWW-Authenticate", 'Bearer realm="command center"')
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(data)
-
-
-# -- routes ---------------------------------------------------------------------------
-
-
-def _query_number(query: dict[str, list[str]], name: str, default: float, high: float) -> float:
-    text = query.get(name, [str(default)])[-1]
-    try:
-        value = float(text)
-    except ValueError:
-        raise HttpError(400, f"{name} must be a number") from None
-    if not 0 <= value <= high:
-        raise HttpError(400, f"{name} must be 0-{high}")
-    return value
-
-
-def post_messages(handler: _Handler, identity: Identity, _: dict[str, list[str]]) -> Any:
-    try:
-        records = decode_batch(handler.read_body(), max_records=handler.server.max_batch)
-    except BatchTooLarge as exc:
-        raise HttpError(413, str(exc)) from None
-    except InvalidRecords as exc:
-        why = f"{len(exc.rejected)} invalid record(s); none stored"
-        raise HttpError(422, why, rejected=exc.rejected) from None
-    except RecordError as exc:
-        raise HttpError(400, str(exc)) from None
-    stored = handler.server.store.store(records, time.time(), identity.name)
-    return 200, {"accepted": stored.accepted, "duplicates": stored.duplicates}
-
-
-def get_messages(handler: _Handler, _: Identity, query: dict[str, list[str]]) -> Any:
-    after = int(_query_number(query, "after", 0, 2**62))
-    limit = int(_query_number(query, "limit", 100, 1000))
-    msg_type = query.get("msg_type", [None])[-1]
-    rows = handler.server.store.records(after=after, limit=limit, msg_type=msg_type)
-    messages = [{**record.to_json(), "row": row, "received_at": at} for row, record, at in rows]
-    return 200, {"messages": messages, "cursor": rows[-1][0] if rows else after}
-
-
-def get_commands(handler: _Handler, _: Identity, query: dict[str, list[str]]) -> Any:
-    after = int(_query_number(query, "after", 0, 2**62))
-    wait = _query_number(query, "wait", 0, MAX_WAIT)
-    limit = int(_query_number(query, "limit", 100, 100)) or 1
-    server = handler.server
-    deadline = time.monotonic() + wait
-    with server.queued:
-        server.waiting += 1
-    try:
-        while not (found := server.store.commands_after(after, limit)):
-            left = deadline - time.monotonic()
-            if left <= 0 or server.stopping.is_set():
-                break
-            with server.queued:
-                server.queued.wait(min(left, _POLL))
-    finally:
-        with server.queued:
-            server.waiting -= 1
-    cursor = found[-1].cursor if found else min(after, server.store.latest_cursor())
-    now = time.time()
-    return 200, {"commands": [command.to_json(now) for command in found], "cursor": cursor}
-
-
-def post_commands(handler: _Handler, identity: Identity, _: dict[str, list[str]]) -> Any:
-    body = handler.read_json()
-    if isinstance(body, dict) and "command_id" not in body:
-        body = {**body, "command_id": f"cc-{uuid.uuid4().hex[:16]}"}
-    try:
-        command = parse_command(body)
-    except CommandError as exc:
-        raise HttpError(422, str(exc)) from None
-    try:
-        cursor = handler.server.store.queue(command.to_json(), time.time(), identity.name)
-    except CommandConflict as exc:
-        raise HttpError(409, str(exc)) from None
-    handler.server.notify_queued()
-    return 201, {"command_id": command.command_id, "cursor": cursor}
-
-
-def get_health(handler: _Handler, _: Identity, __: dict[str, list[str]]) -> Any:
-    store = handler.server.store
-    return 200, {
-        "status": "ok",
-        "records": store.count(),
-        "latest_cursor": store.latest_cursor(),
-        "waiting_polls": handler.server.waiting,
-    }
-
-
-def get_faults(handler: _Handler, _: Identity, __: dict[str, list[str]]) -> Any:
-    return 200, handler.server.faults.state()
-
-
-def post_faults(handler: _Handler, _: Identity, __: dict[str, list[str]]) -> Any:
-    try:
-        fault = Fault.from_json(handler.read_json())
-    except FaultError as exc:
-        raise HttpError(422, str(exc)) from None
-    handler.server.faults.set(fault)
-    return 200, handler.server.faults.state()
-
-
-def delete_faults(handler: _Handler, _: Identity, __: dict[str, list[str]]) -> Any:
-    handler.server.faults.clear()
-    return 200, handler.server.faults.state()
-
-
-ROUTES: dict[tuple[str, str], tuple[Route, str | None]] = {
-    ("POST", "/api/messages"): (post_messages, auth.POST_MESSAGES),
-    ("GET", "/api/messages"): (get_messages, auth.READ_MESSAGES),
-    ("GET", "/api/commands"): (get_commands, auth.PULL_COMMANDS),
-    ("POST", "/api/commands"): (post_commands, auth.QUEUE_COMMANDS),
-    ("GET", "/api/health"): (get_health, None),
-    ("GET", "/admin/faults"): (get_faults, auth.INJECT_FAULTS),
-    ("POST", "/admin/faults"): (post_faults, auth.INJECT_FAULTS),
-    ("DELETE", "/admin/faults"): (delete_faults, auth.INJECT_FAULTS),
-}
-
-
-def _route(method: str, path: str) -> tuple[Route, str | None]:
-    found = ROUTES.get((method, path.rstrip("/") or "/"))
-    if found is not None:
-        return found
-    if any(known == path for _, known in ROUTES):
-        raise HttpError(405, f"{method} is not allowed on {path}")
-    raise HttpError(404, f"no such resource: {path}")
+        if self.command != "HEAD":  # RFC 9110, section 9.3.2: the headers GET would send
+            self.wfile.write(data)

@@ -235,6 +235,14 @@ class CommandCenterStore:
             found = self._db.execute("SELECT max(cursor) FROM commands").fetchone()[0]
         return int(found or 0)
 
+    def command(self, command_id: str) -> QueuedCommand | None:
+        """The command queued under `command_id`, with its status (None if there is none)."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_COMMAND_COLUMNS} FROM commands WHERE command_id = ?", (command_id,)
+            ).fetchone()
+        return None if row is None else _command(row)
+
     def commands(self, limit: int = 100) -> list[QueuedCommand]:
         """The newest `limit` commands with their status, oldest first."""
         with self._lock:

@@ -29,7 +29,7 @@ from groundstation.command_center import (
     TokenFileError,
     Tokens,
 )
-from groundstation.command_center.server import ROUTES
+from groundstation.command_center.routes import ROUTES
 from groundstation.records import Record, command_outcome_record
 from tests.groundstation import (
     ADMIN_TOKEN,
