@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from dialects import event
 
-from .link import Link, LinkConfig, SigningClock
+from .link import Link, LinkConfig, Received, SigningClock
 from .link.signing import EPOCH_2015, TICKS_PER_SECOND
 from .mesh.forwarder import Forwarder
 from .mesh.router import Router
@@ -195,7 +195,20 @@ class NodeStack:
     # -- radio ---------------------------------------------------------------------------
 
     def receive_datagram(self, data: bytes, now: float, wall: float) -> None:
-        for received in self.link.receive_datagram(data, wall):
+        """Take one datagram (UDP radio) holding whole frames."""
+        self._take(self.link.receive_datagram(data, wall), now, wall)
+
+    def receive_stream(self, data: bytes, now: float, wall: float) -> None:
+        """Take the next chunk of a byte stream (serial radio), cut anywhere: a frame
+        split across chunks is joined, not dropped as truncated."""
+        self._take(self.link.receive_data(data, wall), now, wall)
+
+    def receive_idle(self, now: float, wall: float) -> None:
+        """The stream has been quiet: give up on a frame that stopped short (counted)."""
+        self._take(self.link.receive_idle(wall), now, wall)
+
+    def _take(self, frames: list[Received], now: float, wall: float) -> None:
+        for received in frames:
             self._receive(received.message, received.frame.system_id, now, wall)
         self._pump(now, wall)
 

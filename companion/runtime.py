@@ -2,13 +2,15 @@
 
 Rules (aioquic's asyncio/protocol.py is the model: send what the machine wants, re-arm
 the timer, repeat):
-- One task receives datagrams and feeds them in; one transmits whatever the scheduler
+- One task receives and feeds in what the radio gives: whole datagrams (UDP), or chunks
+  of a byte stream cut anywhere (a serial radio), joined into frames, with a frame that
+  stopped short given up after `IDLE_FLUSH` seconds of quiet; one transmits whatever the scheduler
   gives, one frame at a time, awaiting the transport (on a radio that takes airtime,
   so the node paces itself to the channel); one sleeps until the stack's next deadline.
 - Before a frame leaves, the signing clock's and the seq counter's reservations are saved
   if they need to be (`reservation.py`), so a restart never reuses a signing timestamp
-  nor a seq. The node clock
-  (`node_clock.py`), when given, is checkpointed by its own task.
+  nor a seq. The node clock (`node_clock.py`), when given, is checkpointed by its own
+  task.
 - Any input or timer may create work: the transmitter and the timer are woken after each.
 - What the radio refused is logged within limits (`link/drop_report.py`): each reason at
   most once a minute, and a summary by reason every `SUMMARY_EVERY` seconds with drops.
@@ -27,6 +29,7 @@ from typing import Any
 import trio
 
 from .link.drop_report import SUMMARY_EVERY, DropReport
+from .link.endpoint import IDLE_FLUSH
 from .link.timestamp_store import TimestampStore
 from .node import Arrived, NodeStack
 from .node_clock import NodeClock
@@ -117,11 +120,29 @@ class StackRuntime:
                 self.on_arrival(self.stack.arrived.popleft())
 
     async def _receive_loop(self) -> None:
+        stream = not self.transport.is_datagram
+        partial = False
         while True:
-            data = await self.transport.receive()
-            self.stack.receive_datagram(data, trio.current_time(), self._wall())
-            self.drop_report.after_input(trio.current_time())
-            self._wake()
+            if not partial:
+                data = await self.transport.receive()
+            else:  # the chunk may have ended inside a frame: wait a little for the rest
+                with trio.move_on_after(IDLE_FLUSH) as idle:
+                    data = await self.transport.receive()
+                if idle.cancelled_caught:
+                    self.stack.receive_idle(trio.current_time(), self._wall())
+                    partial = False
+                    self._after_input()
+                    continue
+            if stream:
+                self.stack.receive_stream(data, trio.current_time(), self._wall())
+                partial = True
+            else:
+                self.stack.receive_datagram(data, trio.current_time(), self._wall())
+            self._after_input()
+
+    def _after_input(self) -> None:
+        self.drop_report.after_input(trio.current_time())
+        self._wake()
 
     async def _transmit_loop(self) -> None:
         while True:
