@@ -9,11 +9,13 @@ Rules:
   so its sender learns a final outcome instead of waiting on ACCEPTED forever. Nothing
   is run again: half-done flight commands are the operator's to repeat.
 - A final outcome travels in an EVENT_ACK, which nothing acknowledges: it is sent when
-  the command ends and again with the next `REPEATS` status reports (from disk after a
-  restart), so a ground station that was restarting or out of reach still hears it.
-  Repeats are idempotent for the ground station (one cloud record per outcome).
+  the command ends and again with the status reports numbered `REPEAT_AT` after that
+  (from disk after a restart): every report at first, then further and further apart,
+  for about seven minutes at the default status interval. A ground station that was
+  restarting again and again, or out of reach for minutes, still hears it. Repeats are
+  idempotent for the ground station (one cloud record per outcome).
 - One small JSON file, replaced durably: {"running": [[sender, seq, EVENT_MSG_TYPE]],
-  "outcomes": [[sender, seq, EVENT_MSG_TYPE, outcome, reason, repeats left]]}. An
+  "outcomes": [[sender, seq, EVENT_MSG_TYPE, outcome, reason, status reports since]]}. An
   unreadable file is logged and set aside, never fatal. Bounded by `MAX_RUNNING` each.
 """
 
@@ -27,13 +29,14 @@ from ..durable_file import replace_durably
 
 log = logging.getLogger(__name__)
 MAX_RUNNING = 64
-REPEATS = 6
+REPEAT_AT = frozenset({1, 2, 3, 4, 6, 9, 13, 19, 28, 42})
+"""The status reports after a command ended that repeat its final outcome."""
 INTERRUPTED = "interrupted: agent restarted"
 
 Running = tuple[int, int, int]
 """(sender node, seq, EVENT_MSG_TYPE) of one command."""
 Outcome = tuple[int, int, int, int, str, int]
-"""(sender node, seq, EVENT_MSG_TYPE, EVENT_OUTCOME, reason, repeats left)."""
+"""(sender node, seq, EVENT_MSG_TYPE, EVENT_OUTCOME, reason, status reports since it ended)."""
 
 
 class RunningCommands:
@@ -61,17 +64,17 @@ class RunningCommands:
     def finished(self, command: Running, outcome: int, reason: str) -> None:
         """The command ended with `outcome` (its EVENT_ACK just went): repeat it later."""
         self._running = [c for c in self._running if c != command]
-        self.outcomes = [*self.outcomes, (*command, outcome, reason, REPEATS)][-MAX_RUNNING:]
+        self.outcomes = [*self.outcomes, (*command, outcome, reason, 0)][-MAX_RUNNING:]
         self._save()
 
     def repeat(self) -> list[Outcome]:
-        """The outcomes to send again now; each has one repeat fewer left."""
-        due = self.outcomes
-        if not due:
+        """A status report goes now: the outcomes to send again with it (`REPEAT_AT`)."""
+        if not self.outcomes:
             return []
-        self.outcomes = [(*o[:5], o[5] - 1) for o in due if o[5] > 1]
+        counted = [(*o[:5], o[5] + 1) for o in self.outcomes]
+        self.outcomes = [o for o in counted if o[5] < max(REPEAT_AT)]
         self._save()
-        return due
+        return [o for o in counted if o[5] in REPEAT_AT]
 
     def _save(self) -> None:
         if self.path is not None:
