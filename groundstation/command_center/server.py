@@ -166,7 +166,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         try:
             route, right, params = find_route(method, url.path)
             identity = self._identify(right)
-            status, body = route(self, identity, {**parse_qs(url.query), **params})
+            # A blank value (`limit=`) is a value to refuse, not the parameter's default.
+            query = parse_qs(url.query, keep_blank_values=True)
+            status, body = route(self, identity, {**query, **params})
         except HttpError as exc:
             status, body, headers = exc.status, exc.body, exc.headers
         if fault is not None:  # "lose": the work is done, the answer never leaves

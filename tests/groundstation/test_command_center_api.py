@@ -95,6 +95,7 @@ def test_integers_with_a_zero_fraction_are_taken_as_integers(
         ("/api/commands", {"after": "1_0"}, 400),
         ("/api/commands", {"wait": "nan"}, 400),
         ("/api/messages", {"limit": 0.5}, 400),
+        ("/api/messages", {"limit": ""}, 400),  # not the default: a blank value
         ("/api/messages", {"limit": 0}, 200),
         ("/api/messages", {"after": 2**62 + 1}, 400),
     ],
