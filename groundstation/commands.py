@@ -91,7 +91,12 @@ _REQUIRED: Any = object()
 
 
 class CommandError(ValueError):
-    """A command from the cloud is malformed; the message names the field and the rule."""
+    """A command from the cloud is malformed; the message names the field and the rule,
+    `reason` the kind of refusal (command_payload.REASONS) it is counted under."""
+
+    def __init__(self, message: str, reason: str = "invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +141,9 @@ class Command:
 def parse_command(obj: Any) -> Command:
     """Read a command from parsed JSON; CommandError (only) if it is not a valid one."""
     if not isinstance(obj, Mapping):
-        raise CommandError(f"a command must be a JSON object, got {type(obj).__name__}")
+        raise CommandError(
+            f"a command must be a JSON object, got {type(obj).__name__}", "not_object"
+        )
     fields: dict[str, Any] = dict(obj)
     return Command(
         fields.get("command_id", ""),

@@ -14,7 +14,8 @@ Rules:
   parse (or, `refuse`, could not even be read as JSON), or is older than `max_age`
   seconds (by the cloud's `age` of it, else its `queued_at`), is counted and answered
   with an "ack" record from the gateway (INVALID / EXPIRED, `gateway_outcome_record`)
-  and never handed on; malformed ones are logged at the 1st, 10th, 100th... A valid
+  and never handed on; malformed ones are counted by reason too (`malformed_<reason>`,
+  command_payload.REASONS) and logged at most once a minute per reason. A valid
   one goes to the handler once, with that age as `Command.waited` so the radio outbox
   counts it in the command's age (a command_id seen among the last 4096 is skipped:
   at-least-once transports deliver again); a
@@ -39,10 +40,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeGuard
 
+import trio
+
 from companion.durable_file import replace_durably
+from companion.log_limit import LogLimiter
 from companion.outbox import OutboxError, OutboxItem, OutboxStats
 from companion.reliability.priority import Priority
-from companion.transport.base import is_log_worthy
 from dialects import event
 
 from ..commands import COMMAND_ID, Command, CommandError, parse_command
@@ -198,6 +201,7 @@ class CommandIntake:
         self._on_command, self._publish, self._counters = on_command, publish, counters
         self._gateway, self._max_age, self._clock = gateway, max_age, clock
         self._origin, self._log = origin, logger
+        self._limiter = LogLimiter(logger)
         self._seen: OrderedDict[str, None] = OrderedDict()
 
     async def take(self, raw: object, cursor: int | None = None) -> None:
@@ -241,14 +245,24 @@ class CommandIntake:
 
     async def refuse(self, raw: object, error: CommandError, cursor: int | None = None) -> None:
         """A malformed command, `raw` as received (the text of one that is not even JSON):
-        counted, logged at the 1st, 10th, 100th..., answered INVALID."""
+        counted (and by its reason), logged at most once a minute per reason, answered
+        INVALID."""
         self._counters["malformed_commands"] += 1
+        self._counters[f"malformed_{error.reason}"] += 1
         count = self._counters["malformed_commands"]
-        if is_log_worthy(count):
-            at = "" if cursor is None else f" at cursor {cursor}"
-            self._log.warning(
-                "malformed command on %s%s refused (%d so far): %s", self._origin, at, count, error
-            )
+        at = "" if cursor is None else f" at cursor {cursor}"
+        self._limiter.log(
+            logging.WARNING,
+            trio.current_time(),
+            "command_refused",
+            "malformed command on %s%s refused (%d so far, reason %s): %s",
+            self._origin,
+            at,
+            count,
+            error.reason,
+            error,
+            key=error.reason,
+        )
         await self._answer(raw, event.EVENT_OUTCOME_INVALID, str(error), cursor)
 
     async def _answer(self, raw: object, outcome: int, reason: str, cursor: int | None) -> None:

@@ -17,8 +17,9 @@ Rules:
   at least once, so the cloud dedupes by `msg_id`.
 - Commands: subscribed at QoS 1, retain handling 2; acknowledged only once handled, so
   one in hand when the connection broke comes again. At most `command_window`
-  unacknowledged (our Receive Maximum). Each payload is read as JSON (at most
-  `max_command_bytes`) and goes through `CommandIntake` (base.py), as in the HTTP
+  unacknowledged (our Receive Maximum). Each payload is read as JSON, bounded before it
+  is parsed (`command_payload.py`: at most `max_command_bytes`, nesting and digits) and
+  goes through `CommandIntake` (base.py), as in the HTTP
   uplink: a command_id seen recently is skipped (`duplicate_commands`), a malformed one
   is counted and answered with an INVALID "ack" record, a handler that raises is logged
   and answered FAILED. Commands have no cursor and no age here.
@@ -27,13 +28,13 @@ Rules:
 - Counters (`stats()`): published (records committed), sent (PUBLISH packets), acked,
   refused, confirmed (rows removed), released (rows given back), connects, reconnects,
   disconnects, connect_failures, commands (every command message taken in: handed on,
-  malformed or a duplicate), malformed_commands, duplicate_commands, command_errors,
+  malformed or a duplicate), malformed_commands and malformed_<reason> for each of
+  command_payload.REASONS, duplicate_commands, command_errors,
   unreported_outcomes, commands_overflow; and the current connected (0/1) and in_flight.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -51,6 +52,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from companion.outbox import Outbox, OutboxStats, open_outbox
 from companion.transport.base import is_log_worthy
 
+from ..command_payload import REASONS, read_payload
 from ..commands import CommandError
 from ..records import Record, RecordError, decode_record
 from .base import CLOUD, CommandHandler, CommandIntake
@@ -150,6 +152,9 @@ class MqttUplink:
         counts = {name: self._counters[name] for name in COUNTERS}
         # The intake counts as `commands` those it handed on; here it is every message.
         counts["commands"] += counts["malformed_commands"] + counts["duplicate_commands"]
+        counts |= {
+            f"malformed_{reason}": self._counters[f"malformed_{reason}"] for reason in REASONS
+        }
         return counts | {"connected": int(live), "in_flight": len(self._window.by_mid)}
 
     async def backlog(self) -> OutboxStats:
@@ -246,23 +251,13 @@ class MqttUplink:
         async for conn, message in self._commands:
             payload = bytes(message.payload)
             try:
-                raw = _read_json(payload, self.config.max_command_bytes)
+                raw = read_payload(payload, self.config.max_command_bytes)
             except CommandError as exc:
                 await self._intake.refuse(payload.decode(errors="replace"), exc)
             else:
                 await self._intake.take(raw)
             if conn is self._link.current and conn.live:
                 conn.client.ack(message.mid, message.qos)
-
-
-def _read_json(payload: bytes, limit: int) -> object:
-    """The JSON value of a command payload; CommandError if there is none."""
-    if len(payload) > limit:
-        raise CommandError(f"{len(payload)} bytes, over the {limit} byte limit")
-    try:
-        return json.loads(payload)
-    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
-        raise CommandError(f"not JSON: {exc}") from None
 
 
 def _is_record(payload: bytes) -> bool:

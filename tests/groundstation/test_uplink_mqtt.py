@@ -186,7 +186,10 @@ async def test_commands_reach_on_command_and_malformed_ones_are_refused(
     assert stats["duplicate_commands"] == 1
     assert stats["command_errors"] == 1
     assert sorted(o["outcome_name"] for o in outcomes) == ["failed"] + ["invalid"] * 6
-    assert "malformed command on event/f1/commands/255 refused (1 so far): not JSON" in caplog.text
+    reasons = ("not_json", "not_object", "invalid", "too_deep", "not_utf8", "oversize")
+    assert [stats[f"malformed_{reason}"] for reason in reasons] == [1] * 6
+    refused = "malformed command on event/f1/commands/255 refused (1 so far, reason not_json)"
+    assert f"{refused}: not JSON" in caplog.text
 
 
 async def test_password_auth_and_a_wrong_password(secured: MosquittoBroker, tmp_path: Path) -> None:
