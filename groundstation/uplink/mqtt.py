@@ -17,9 +17,12 @@ Rules:
   at least once, so the cloud dedupes by `msg_id`.
 - Commands: subscribed at QoS 1, retain handling 2; acknowledged only once handled, so
   one in hand when the connection broke comes again. At most `command_window`
-  unacknowledged (our Receive Maximum). Each payload is read as JSON, bounded before it
-  is parsed (`command_payload.py`: at most `max_command_bytes`, nesting and digits) and
-  goes through `CommandIntake` (base.py), as in the HTTP
+  unacknowledged (our Receive Maximum). A broker that sends more anyway (Mosquitto
+  2.0.11 does once acknowledgements flow) is held back by TCP: the link reads no further
+  while `command_window` commands wait (`room`); the few one read brings beyond that are
+  handled all the same and counted as `commands_overflow`. Each payload is read as JSON,
+  bounded before it is parsed (`command_payload.py`: at most `max_command_bytes`,
+  nesting and digits) and goes through `CommandIntake` (base.py), as in the HTTP
   uplink: a command_id seen recently is skipped (`duplicate_commands`), a malformed one
   is counted and answered with an INVALID "ack" record, a handler that raises is logged
   and answered FAILED. Commands have no cursor and no age here.
@@ -37,7 +40,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -108,14 +111,15 @@ class MqttUplink:
         self._props = properties(
             PacketTypes.PUBLISH, PayloadFormatIndicator=1, ContentType="application/json"
         )
-        self._inbox, self._commands = trio.open_memory_channel[tuple[Connection, MQTTMessage]](
-            config.command_window
-        )
+        self._inbox: deque[tuple[Connection, MQTTMessage]] = deque()
+        self._arrived = trio.Event()
+        self._room = trio.Event()
         session = LinkSession(
             connected=self._connected,
             serve=self._publish_loop,
             puback=self._puback,
             message=self._message,
+            room=self._has_room,
             drain=self._drain,
             unacknowledged=lambda: len(self._window.claimed),
             released=self._release,
@@ -214,11 +218,16 @@ class MqttUplink:
         self._wake.set()
 
     def _message(self, conn: Connection, message: MQTTMessage) -> None:
-        try:
-            self._inbox.send_nowait((conn, message))
-        except trio.WouldBlock:  # the broker ignored our Receive Maximum; it will resend
+        self._inbox.append((conn, message))
+        self._arrived.set()
+        if len(self._inbox) > self.config.command_window:
             self._counters["commands_overflow"] += 1
-            log.warning("command beyond our Receive Maximum left unacknowledged")
+
+    async def _has_room(self) -> None:
+        """Return once fewer than `command_window` commands wait to be handled."""
+        while len(self._inbox) >= self.config.command_window:
+            self._room = trio.Event()
+            await self._room.wait()
 
     async def _drain(self) -> None:
         while self._window.claimed:
@@ -248,7 +257,13 @@ class MqttUplink:
             self._counters["confirmed"] += await self._outbox.confirm(batch)
 
     async def _command_loop(self) -> None:
-        async for conn, message in self._commands:
+        while True:
+            if not self._inbox:
+                self._arrived = trio.Event()
+                await self._arrived.wait()
+                continue
+            conn, message = self._inbox.popleft()
+            self._room.set()
             payload = bytes(message.payload)
             try:
                 raw = read_payload(payload, self.config.max_command_bytes)

@@ -90,6 +90,8 @@ class LinkSession:
     """The PUBACK of the PUBLISH with this packet id, on the current connection."""
     message: Callable[[Connection, MQTTMessage], None]
     """A PUBLISH from the broker on `conn`, to acknowledge (`client.ack`) once handled."""
+    room: Callable[[], Awaitable[None]]
+    """Return once the session can take more PUBLISHes: the link reads nothing before."""
     drain: Callable[[], Awaitable[None]]
     """Closing: return once nothing sent awaits its PUBACK (the link bounds the wait)."""
     unacknowledged: Callable[[], int]
@@ -263,6 +265,7 @@ class MqttLink:
     async def _read(self, conn: Connection) -> None:
         client = conn.client
         while (sock := client.socket()) is not None:
+            await self._session.room()
             try:
                 await trio.lowlevel.wait_readable(sock)
             except trio.ClosedResourceError:
