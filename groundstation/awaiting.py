@@ -2,8 +2,10 @@
 
 Rules:
 - A command is entered when it is stored for its UAV, and each hand-over to the radio
-  adds the (UAV, seq) it went under; it leaves when its final outcome (anything but
-  ACCEPTED) is reported. Until then an ACK or a UAV's status naming one of its (UAV, seq)
+  adds the (UAV, seq) it went under. Its final outcome (anything but ACCEPTED) is
+  written down when it is known (`ending`), and the command leaves once that outcome's
+  cloud record is committed (`final`): a restart in between reports it again (`ended`),
+  so an outcome nobody will repeat (an expiry, decided here) is never lost. Until then an ACK or a UAV's status naming one of its (UAV, seq)
   is matched to it, by this run or any later one: the UAV may answer after the ground
   station restarted (the radio outbox let go of the command at ACCEPTED).
 - One small JSON file, replaced durably (`companion/durable_file.py`) on every change:
@@ -26,8 +28,13 @@ log = logging.getLogger("event.groundstation")
 MAX_COMMANDS = 4096
 
 
+Ending = tuple[int, str]
+"""A final outcome known and not yet committed to the uplink: (EVENT_OUTCOME, reason)."""
+
+
 class AwaitingOutcomes:
-    """command id -> (UAV, every (UAV, seq) it was handed over as)."""
+    """command id -> (UAV, every (UAV, seq) it was handed over as, its final outcome if
+    known but not yet committed)."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
@@ -35,6 +42,7 @@ class AwaitingOutcomes:
         self._uav: OrderedDict[str, int] = OrderedDict()
         self._handed: dict[str, list[tuple[int, int]]] = {}
         self._by_seq: dict[tuple[int, int], str] = {}
+        self._ending: dict[str, Ending] = {}
 
     @classmethod
     def load(cls, path: Path) -> AwaitingOutcomes:
@@ -47,10 +55,12 @@ class AwaitingOutcomes:
         except (OSError, UnicodeDecodeError, ValueError, TypeError) as exc:
             problem = repr(exc)
         else:
-            for command_id, uav, handed in entries:
+            for command_id, uav, handed, ending in entries:
                 ledger._enter(command_id, uav)
                 for dst, seq in handed:
                     ledger._hand(command_id, dst, seq)
+                if ending is not None:
+                    ledger._ending[command_id] = ending
             return ledger
         ledger.counters["unreadable"] += 1
         log.error("event=awaiting_unreadable file=%s error=%s: set aside", path, problem)
@@ -82,8 +92,19 @@ class AwaitingOutcomes:
             self._hand(command_id, uav, seq)
             self._save()
 
+    def ending(self, command_id: str, outcome: int, reason: str) -> None:
+        """Its final outcome is known; its record is on the way to the uplink."""
+        if command_id in self._uav and self._ending.get(command_id) != (outcome, reason):
+            self._ending[command_id] = (outcome, reason)
+            self._save()
+
+    def ended(self) -> list[tuple[str, int, Ending]]:
+        """(command id, UAV, final outcome) of every command whose final outcome was known
+        and not committed: a restart reports them again."""
+        return [(c, self._uav[c], ending) for c, ending in self._ending.items()]
+
     def final(self, command_id: str) -> None:
-        """Its final outcome was reported: forget it."""
+        """Its final outcome's record is committed: forget it."""
         if self._forget(command_id):
             self._save()
 
@@ -105,22 +126,32 @@ class AwaitingOutcomes:
             return False
         for handed in self._handed.pop(command_id, []):
             self._by_seq.pop(handed, None)
+        self._ending.pop(command_id, None)
         return True
 
     def _save(self) -> None:
         if self.path is None:
             return
         entries: list[Any] = [
-            [command_id, uav, self._handed[command_id]] for command_id, uav in self._uav.items()
+            [command_id, uav, self._handed[command_id], self._ending.get(command_id)]
+            for command_id, uav in self._uav.items()
         ]
         replace_durably(self.path, json.dumps(entries, separators=(",", ":")))
 
 
-def _parse(text: str) -> list[tuple[str, int, list[tuple[int, int]]]]:
-    """The file's entries; ValueError or TypeError if it is not what `_save` writes."""
+def _parse(text: str) -> list[tuple[str, int, list[tuple[int, int]], Ending | None]]:
+    """The file's entries; ValueError or TypeError if it is not what `_save` writes (an
+    entry without its fourth field, from an earlier version, has no final outcome)."""
     entries = []
-    for command_id, uav, handed in json.loads(text):
+    for command_id, uav, handed, *rest in json.loads(text):
         if not isinstance(command_id, str):
             raise TypeError(f"command id {command_id!r} is not a string")
-        entries.append((command_id, int(uav), [(int(dst), int(seq)) for dst, seq in handed]))
+        ending = rest[0] if rest else None
+        if ending is not None:
+            outcome, reason = ending
+            if not isinstance(reason, str):
+                raise TypeError(f"reason {reason!r} is not a string")
+            ending = (int(outcome), reason)
+        handed_as = [(int(dst), int(seq)) for dst, seq in handed]
+        entries.append((command_id, int(uav), handed_as, ending))
     return entries

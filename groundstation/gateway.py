@@ -23,6 +23,10 @@ Rules:
   executing it gave).
 - A command the radio outbox gave up on (its time to live ended before the UAV
   acknowledged it: out of reach, switched off, not in the fleet) goes back as EXPIRED.
+- A final outcome is written in the ledger before its record is queued, and the command
+  is forgotten only once that record is committed to the uplink outbox; `resume`
+  reports again what a stop or crash left uncommitted (an expiry, decided here, is
+  repeated by nobody else).
 - Which commands wait for an outcome, and under which (UAV, seq) they went, is kept on
   disk (`awaiting.py`): the radio outbox lets go of a command at the UAV's ACCEPTED, but
   its final outcome may come after a restart of this station, as an ACK for a seq this
@@ -41,6 +45,7 @@ import base64
 import logging
 from collections import Counter, OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import trio
@@ -64,8 +69,17 @@ log = logging.getLogger("event.groundstation")
 QUEUE = 4096
 PUBLISHERS = 8
 """Concurrent publishers: records committed in groups of up to this many."""
-Queued = tuple[Record, Arrived | None]
-"""A record for the uplink, and the arrival to acknowledge once it is committed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """A record for the uplink, what to do once it is committed, and what if it is not."""
+
+    record: Record
+    committed: Callable[[], None] | None = None
+    refused: Callable[[], None] | None = None
+
+
 BULK_NAMES = {event.EVENT_MSG_TYPE_IMAGE: "image", event.EVENT_MSG_TYPE_LOG: "log"}
 
 
@@ -131,9 +145,12 @@ class Gateway:
             )
             return
         if arrived.ack is None:
-            self._queue(record)
+            self._queue(Queued(record))
         elif self._commit_once(arrived):
-            self._queue(record, arrived)
+            key = (arrived.src, head.seq)
+            # Not committed: the UAV's next copy tries again.
+            let_go = lambda: self._committing.discard(key)  # noqa: E731
+            self._queue(Queued(record, lambda: self._acknowledge(arrived), let_go))
 
     def _commit_once(self, arrived: Arrived) -> bool:
         """Whether this copy's record must be committed: not if an earlier copy's was (it
@@ -153,31 +170,34 @@ class Gateway:
             return
         kind = BULK_NAMES.get(completed.kind, "bulk")
         self._queue(
-            Record(
-                msg_id=f"{completed.src}-{kind}-{completed.transfer_id}-{len(completed.data)}",
-                msg_type=kind,
-                source=f"uav-{completed.src}",
-                destination="command",
-                priority=int(Priority.LOW),
-                timestamp=self._wall(),
-                payload={
-                    "transfer_id": completed.transfer_id,
-                    "size": len(completed.data),
-                    "data_base64": base64.b64encode(completed.data).decode("ascii"),
-                },
+            Queued(
+                Record(
+                    msg_id=f"{completed.src}-{kind}-{completed.transfer_id}-{len(completed.data)}",
+                    msg_type=kind,
+                    source=f"uav-{completed.src}",
+                    destination="command",
+                    priority=int(Priority.LOW),
+                    timestamp=self._wall(),
+                    payload={
+                        "transfer_id": completed.transfer_id,
+                        "size": len(completed.data),
+                        "data_base64": base64.b64encode(completed.data).decode("ascii"),
+                    },
+                )
             )
         )
 
-    def _queue(self, record: Record, committed: Arrived | None = None) -> None:
-        """For the publishers; `committed` is ACKed once the record is in the uplink's
-        outbox (durable before acknowledged: a crash before leaves the UAV retrying)."""
+    def _queue(self, queued: Queued) -> None:
+        """For the publishers: `queued.committed` runs once the record is in the uplink's
+        outbox (durable before acknowledged or forgotten), `queued.refused` if it never
+        gets there."""
         try:
-            self._records.send_nowait((record, committed))
+            self._records.send_nowait(queued)
         except trio.WouldBlock:
             self.counters["uplink_queue_full"] += 1
-            log.warning("event=uplink_queue_full msg_id=%s", record.msg_id)
-            if committed is not None:  # not committed: the UAV's next copy tries again
-                self._committing.discard((committed.src, committed.messages[0].seq))
+            log.warning("event=uplink_queue_full msg_id=%s", queued.record.msg_id)
+            if queued.refused is not None:
+                queued.refused()
 
     async def publish_loop(self, publishers: int = PUBLISHERS) -> None:
         """Hand queued records to the uplink: `publishers` tasks, each awaiting its own
@@ -187,19 +207,20 @@ class Gateway:
                 nursery.start_soon(self._publisher)
 
     async def _publisher(self) -> None:
-        async for record, committed in self._record_inbox:
+        async for queued in self._record_inbox:
             assert self.uplink is not None
+            record = queued.record
             try:
                 await self.uplink.publish(record)
             except (OutboxFull, RecordError) as exc:
                 self.counters["uplink_refused"] += 1
                 log.warning("event=uplink_refused msg_id=%s reason=%r", record.msg_id, str(exc))
-                if committed is not None:
-                    self._committing.discard((committed.src, committed.messages[0].seq))
+                if queued.refused is not None:
+                    queued.refused()
             else:
                 self.counters["published"] += 1
-                if committed is not None:
-                    self._acknowledge(committed)
+                if queued.committed is not None:
+                    queued.committed()
 
     def _acknowledge(self, committed: Arrived) -> None:
         key = (committed.src, committed.messages[0].seq)
@@ -216,6 +237,8 @@ class Gateway:
         before the sync runs); how many."""
         for row in await self.sync.outbox.pending():
             self.awaiting.stored(row.key, row.destination)
+        for command_id, _, (outcome, reason) in self.awaiting.ended():
+            self._report_outcome(command_id, outcome, reason)  # not committed last time
         return len(self.awaiting)
 
     async def on_command(self, command: Command) -> None:
@@ -273,14 +296,19 @@ class Gateway:
         self._report_outcome(command_id, reliability.outcome, reliability.reason)
 
     def _report_outcome(self, command_id: str, outcome: int, reason: str) -> None:
+        """An "ack" record for the cloud. A final outcome is written down first and the
+        command forgotten only once its record is committed (`awaiting.py`)."""
         uav = self.awaiting.uav(command_id)
         if uav is None:
             return
-        self._queue(
-            command_outcome_record(command_id, uav, outcome, reason=reason, timestamp=self._wall())
+        record = command_outcome_record(
+            command_id, uav, outcome, reason=reason, timestamp=self._wall()
         )
-        if outcome != event.EVENT_OUTCOME_ACCEPTED:  # final: forget the command
-            self.awaiting.final(command_id)
+        if outcome == event.EVENT_OUTCOME_ACCEPTED:
+            self._queue(Queued(record))
+            return
+        self.awaiting.ending(command_id, outcome, reason)
+        self._queue(Queued(record, lambda: self.awaiting.final(command_id)))
 
     # -- fleet view ----------------------------------------------------------------------
 

@@ -86,7 +86,9 @@ def ledger(tmp_path: Path) -> AwaitingOutcomes:
 
 
 @asynccontextmanager
-async def pair(fleet: Fleet, tmp_path: Path) -> AsyncIterator[Pair]:
+async def pair(
+    fleet: Fleet, tmp_path: Path, uplink: RecordingUplink | None = None
+) -> AsyncIterator[Pair]:
     medium = RadioMedium(seed=5, config=RadioConfig(range_m=2000.0))
     ground = ground_station(fleet, medium)
     uav = StackRuntime(
@@ -101,7 +103,7 @@ async def pair(fleet: Fleet, tmp_path: Path) -> AsyncIterator[Pair]:
         sync = OutboxSync(outbox, ground)
         gateway = Gateway(ground, sync, wall_clock=wall, awaiting=ledger(tmp_path))
         await gateway.resume()
-        uplink = RecordingUplink()
+        uplink = RecordingUplink() if uplink is None else uplink
         gateway.uplink = uplink
         ground.on_event = gateway.on_event
         ground.on_arrival = gateway.on_arrival
@@ -319,3 +321,18 @@ def test_an_unreadable_ledger_is_set_aside_not_fatal(tmp_path: Path) -> None:
     loaded.handed("ab-2", 4, 77)
     again = AwaitingOutcomes.load(path)
     assert again.command_of(4, 77) == "ab-2"
+
+
+def test_a_final_outcome_is_kept_until_committed_in_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "awaiting.json"
+    path.write_text('[["ab-1", 4, [[4, 70]]]]')  # written before final outcomes were kept
+    ledger = AwaitingOutcomes.load(path)
+    assert ledger.command_of(4, 70) == "ab-1"
+    assert ledger.ended() == []
+    ledger.ending("ab-1", event.EVENT_OUTCOME_EXPIRED, "not delivered to the UAV in time")
+    again = AwaitingOutcomes.load(path)
+    assert again.ended() == [
+        ("ab-1", 4, (event.EVENT_OUTCOME_EXPIRED, "not delivered to the UAV in time"))
+    ]
+    again.final("ab-1")
+    assert len(AwaitingOutcomes.load(path)) == 0
