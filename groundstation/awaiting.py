@@ -5,9 +5,10 @@ Rules:
   adds the (UAV, seq) it went under. Its final outcome (anything but ACCEPTED) is
   written down when it is known (`ending`), and the command leaves once that outcome's
   cloud record is committed (`final`): a restart in between reports it again (`ended`),
-  so an outcome nobody will repeat (an expiry, decided here) is never lost. Until then an ACK or a UAV's status naming one of its (UAV, seq)
-  is matched to it, by this run or any later one: the UAV may answer after the ground
-  station restarted (the radio outbox let go of the command at ACCEPTED).
+  so an outcome nobody will repeat (an expiry, decided here) is never lost. Until then
+  an ACK or a UAV's status naming one of its (UAV, seq) is matched to it, by this run
+  or any later one: the UAV may answer after the ground station restarted (the radio
+  outbox let go of the command at ACCEPTED).
 - One small JSON file, replaced durably (`companion/durable_file.py`) on every change:
   commands are few, and a change is written before its frame can leave.
 - Bounded: at `MAX_COMMANDS` the oldest entry is dropped, counted and logged; a file
