@@ -153,6 +153,9 @@ class StateTracker:
         self._boot_ms: int | None = None
         self.ignored = 0
         """Messages from other systems or components that were not taken as the vehicle's."""
+        self.out_of_range = 0
+        """Positions (GLOBAL_POSITION_INT, HOME_POSITION) off the globe, dropped: a home
+        latitude of 214 degrees would go back out in the mission's home item."""
 
     def next_event(self) -> LinkEvent | None:
         return self._events.popleft() if self._events else None
@@ -228,6 +231,9 @@ class StateTracker:
     def _global_position(self, m: Any, now: float) -> None:
         self._boot_clock(m.time_boot_ms, now)
         state = self.state
+        if not _on_earth(m.lat, m.lon):
+            self.out_of_range += 1
+            return
         known = m.lat != 0 or m.lon != 0
         state.lat = m.lat / 1e7 if known else None
         state.lon = m.lon / 1e7 if known else None
@@ -255,6 +261,9 @@ class StateTracker:
         self.state.landed_state = m.landed_state
 
     def _home_position(self, m: Any, now: float) -> None:
+        if not _on_earth(m.latitude, m.longitude):
+            self.out_of_range += 1
+            return
         self.state.home = (m.latitude / 1e7, m.longitude / 1e7, m.altitude / 1000)
 
     def _mission_current(self, m: Any, now: float) -> None:
@@ -267,6 +276,10 @@ class StateTracker:
 
     def _statustext(self, m: Any, now: float) -> None:
         self.state.last_statustext = text_of(m.text)
+
+
+def _on_earth(lat_e7: int, lon_e7: int) -> bool:
+    return abs(lat_e7) <= 90 * 10**7 and abs(lon_e7) <= 180 * 10**7
 
 
 _HANDLERS = {
