@@ -5,15 +5,10 @@ until checked, and the checks come in an order that keeps each step safe for the
 (h11's invariant, `fuzz/afl-server.py`: parse it, or raise the peer's error, never
 anything else):
 
-1. Size: at most MAX_LINE bytes, before anything looks inside.
-2. Encoding: UTF-8 (RFC 8259 section 8.1: JSON exchanged between systems is UTF-8).
-3. Shape, with the JSON strings blanked out: nesting at most MAX_DEPTH deep (Python's
-   `json` recurses once per level: '[' * 60000 is a RecursionError) and no number
-   written with more than MAX_DIGITS digits (a 5,000-digit integer is a ValueError past
-   `sys.get_int_max_str_digits`, and far outside any field). Both are found with
-   linear regular expressions, never by parsing.
-4. `json.loads`, then an object, then each field's type.
-5. Range: `DetectionReport`'s constructor checks every value against the field of
+1. Bounds, before parsing (companion/json_bounds.py): at most MAX_LINE bytes, UTF-8,
+   nesting at most MAX_DEPTH deep and no number of more than MAX_DIGITS digits.
+2. `json.loads`, then an object, then each field's type.
+3. Range: `DetectionReport`'s constructor checks every value against the field of
    EVENT_DETECTION (dialects/event.xml) it becomes: class_id uint8, confidence 0..1
    (sent as uint8 percent), bbox uint16[4], track_id uint16, time finite Unix seconds
    whose ms fit exactly in the uint64 `time`. So a report built in Python passes the same
@@ -27,14 +22,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
-import re
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import Any
 
 from ..errors import RemoteProtocolError
+from ..json_bounds import JsonBoundsError, JsonLimits
 from ..reliability.priority import Priority
 
 MAX_CHIP = 64 * 1024
@@ -70,12 +63,7 @@ no line; a detection the durable outbox had no room for); `unexpected` is an exc
 no check foresaw, counted so that even a bug here never ends the agent."""
 
 _PRIORITIES = {p.name.lower(): p for p in Priority}
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*(?:"|\\?\Z)', re.DOTALL)
-"""A JSON string, or an unterminated one running to the end: every attempt from a quote
-matches, so the scan is linear whatever the input."""
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_LONG_NUMBER = re.compile(f"[0-9]{{{MAX_DIGITS + 1},}}")
-_NESTING = {"[": 1, "{": 1, "]": -1, "}": -1}
+_LIMITS = JsonLimits(max_bytes=MAX_LINE, max_depth=MAX_DEPTH, max_digits=MAX_DIGITS)
 
 
 class IntakeError(RemoteProtocolError, ValueError):
@@ -138,31 +126,13 @@ def parse_report(line: bytes | str) -> DetectionReport:
 
 
 def _json_object(line: bytes | str) -> dict[str, Any]:
-    if len(line) > MAX_LINE:
-        raise IntakeError("oversize", f"line of {len(line)} bytes exceeds {MAX_LINE}")
-    if isinstance(line, bytes):
-        try:
-            line = line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise IntakeError("not_utf8", f"not JSON: not UTF-8 at byte {exc.start}") from None
-    _check_shape(_STRING.sub("", line))
     try:
-        obj = json.loads(line)
-    except ValueError as exc:
-        raise IntakeError("not_json", f"not JSON: {exc}") from None
+        obj = _LIMITS.read(line)
+    except JsonBoundsError as exc:
+        raise IntakeError(exc.reason, str(exc)) from None
     if not isinstance(obj, dict):
         raise IntakeError("not_object", f"a detection is a JSON object, not {type(obj).__name__}")
     return obj
-
-
-def _check_shape(bare: str) -> None:
-    """Bound what `json.loads` would recurse into or convert, in `bare`: the line with its
-    strings removed (brackets and digits inside strings are only text)."""
-    steps = map(_NESTING.__getitem__, _NOT_BRACKET.sub("", bare))
-    if max(accumulate(steps), default=0) > MAX_DEPTH:
-        raise IntakeError("too_deep", f"nested deeper than {MAX_DEPTH}")
-    if _LONG_NUMBER.search(bare):
-        raise IntakeError("number_too_long", f"a number of more than {MAX_DIGITS} digits")
 
 
 def _required(obj: dict[str, Any], name: str) -> Any:
