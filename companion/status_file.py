@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .outbox.store import OutboxStats
+from .outbox.records import OutboxStats
 
 
 def write_status(path: Path, status: dict[str, Any]) -> None:

@@ -18,7 +18,9 @@ import time
 from collections.abc import Sequence
 
 from ..reliability.priority import Priority
-from .store import OutboxError, OutboxStats, Store
+from .errors import OutboxError
+from .records import OutboxStats
+from .store import Store
 
 
 def _priority(value: int) -> str:

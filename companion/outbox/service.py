@@ -35,7 +35,9 @@ from typing import TypeVar
 import outcome
 import trio
 
-from .store import OutboxError, OutboxFull, OutboxItem, OutboxStats, Store, StoredMessage
+from .errors import OutboxError, OutboxFull
+from .records import OutboxItem, OutboxStats, StoredMessage
+from .store import Store
 
 T = TypeVar("T")
 Job = Callable[[Store], object]

@@ -6,10 +6,6 @@ Rules:
 - Durability: WAL with `synchronous=FULL`. In WAL mode NORMAL only fsyncs at checkpoints,
   so a commit survives a killed process but not a power cut; FULL fsyncs the WAL on every
   commit, so a commit that returned is on the disk. Group commit (service.py) pays for it.
-- New files use 1 KiB pages: rows are small and a commit dirties a leaf in each index (one
-  per destination in the destination index, one per row for random keys); smaller pages
-  make each of those WAL frames (and its fsync) smaller.
-  A file keeps the page size it was made with.
 - A message leaves only by `confirm` (delivered), expiry, eviction or quarantine; the last
   three are counted in the `meta` table, so the counters survive restarts.
 - A row may be kept beyond its priority's time to live (`expires` later than `created` +
@@ -19,143 +15,25 @@ Rules:
 - Bounded: at `max_messages` a newcomer displaces expired rows first, then the lowest
   priority, oldest row, never one of higher priority than itself; else `OutboxFull`.
 - Enqueue is idempotent by `msg_key` while the row is stored. `enqueue_many` is atomic.
-  `new_key` makes keys that sort by creation time, so a commit's rows land together at the
-  end of the key index instead of in one random leaf each (random keys, uuid4's, dirty a
-  page per row: more WAL frames to write and fsync).
 - Time comes in as `now` (the node clock's seconds, `companion/node_clock.py`); nothing
   here reads a clock.
-- Rows hold dialect bytes and plain columns, never pickle. PRAGMA user_version carries the
-  schema version; MIGRATIONS upgrades older files step by step, a newer file is refused.
+- Opening migrates the file to the schema of `schema.py` (page size, versions).
 - Open errors are loud: a damaged file is `OutboxCorrupt`, a full disk `OutboxDiskFull`,
   and a rolled-back transaction leaves committed rows as they were.
 """
 
 from __future__ import annotations
 
-import random
 import sqlite3
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any
 
-from ..errors import LocalProtocolError
 from ..reliability.priority import TTL, Priority
+from .errors import OutboxCorrupt, OutboxDiskFull, OutboxError, OutboxFull, OutboxSchemaError
+from .records import OutboxItem, OutboxStats, StoredMessage
+from .schema import MIGRATIONS, PAGE_SIZE, SCHEMA_VERSION
 
-
-class OutboxError(Exception):
-    """Base of the outbox's errors: the operation did not happen."""
-
-
-class OutboxFull(OutboxError):
-    """Refused: at capacity, with nothing of equal or lower priority to evict."""
-
-
-class OutboxDiskFull(OutboxFull):
-    """Refused: the disk (or the `max_bytes` budget) is full; committed rows are intact."""
-
-
-class OutboxCorrupt(OutboxError):
-    """The file is not a sound SQLite database: restore it or move it aside, never ignore."""
-
-
-class OutboxSchemaError(OutboxError):
-    """The file's schema version is one this program cannot use."""
-
-
-def new_key() -> str:
-    """A fresh message key: 32 hex digits, wall-clock nanoseconds then 64 random bits.
-
-    Unique without coordination (the random half), ordered by time (the clock half). Keys
-    are local row names, never secrets, so the fast non-cryptographic generator serves.
-    """
-    return f"{time.time_ns():016x}{random.getrandbits(64):016x}"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OutboxItem:
-    """A message to store: `payload` is dialect bytes; `expires` defaults to the TTL."""
-
-    key: str
-    destination: int
-    priority: Priority
-    payload: bytes
-    created: float
-    expires: float | None = None
-
-    def __post_init__(self) -> None:
-        if not self.key or not isinstance(self.payload, bytes):
-            raise LocalProtocolError(f"outbox item needs a key and bytes: {self.key!r}")
-        object.__setattr__(self, "priority", Priority(self.priority))
-
-    @property
-    def deadline(self) -> float:
-        """Wall-clock time after which the message must not be sent."""
-        return self.created + TTL[self.priority] if self.expires is None else self.expires
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    """A stored row, as `next_for` and `pending` return it."""
-
-    id: int
-    key: str
-    destination: int
-    priority: int
-    created: float
-    expires: float
-    attempts: int
-    payload: Any
-    """Bytes, unless the row was damaged (then `next_for` quarantines it)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OutboxStats:
-    """Depth and lifetime counters (evictions, expiries and quarantined survive restarts)."""
-
-    by_priority: dict[int, int] = field(default_factory=dict)
-    by_destination: dict[int, int] = field(default_factory=dict)
-    in_flight: int = 0
-    oldest_age: float | None = None
-    evictions: int = 0
-    expiries: int = 0
-    quarantined: int = 0
-    demotions: int = 0
-
-    @property
-    def depth(self) -> int:
-        """Messages stored, pending or in flight."""
-        return sum(self.by_priority.values())
-
-
-MIGRATIONS: Mapping[int, tuple[str, ...]] = MappingProxyType(
-    {
-        1: (
-            "CREATE TABLE messages (id INTEGER PRIMARY KEY, msg_key TEXT NOT NULL UNIQUE,"
-            " destination INTEGER NOT NULL, priority INTEGER NOT NULL, created REAL NOT NULL,"
-            " expires REAL NOT NULL, state TEXT NOT NULL DEFAULT 'pending'"
-            " CHECK (state IN ('pending', 'in_flight')), attempts INTEGER NOT NULL DEFAULT 0,"
-            " payload BLOB NOT NULL)",
-            "CREATE INDEX messages_by_destination"
-            " ON messages (destination, state, priority, created)",
-        ),
-        2: (
-            "CREATE INDEX messages_by_rank ON messages (priority, created)",
-            "CREATE INDEX messages_by_expiry ON messages (expires)",
-            "CREATE TABLE quarantine (id INTEGER PRIMARY KEY, msg_key TEXT NOT NULL,"
-            " destination INTEGER NOT NULL, priority INTEGER NOT NULL, created REAL NOT NULL,"
-            " reason TEXT NOT NULL, payload BLOB)",
-            "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
-        ),
-    }
-)
-"""Schema version -> statements that bring a file from the previous version to it."""
-SCHEMA_VERSION = max(MIGRATIONS)
-PAGE_SIZE = 1024
-"""Bytes per page of a new file (SQLite ignores the setting for an existing one)."""
 COUNTERS = ("evictions", "expiries", "quarantined", "demotions")
 _TTL_OF_PRIORITY = "CASE priority {} END".format(
     " ".join(f"WHEN {int(p)} THEN {TTL[p]!r}" for p in Priority)

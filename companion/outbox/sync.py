@@ -49,8 +49,8 @@ from ..reliability.events import Acknowledged, Event
 from ..reliability.priority import ACK_REQUIRED, TTL, Priority, default_priority
 from ..runtime import StackRuntime
 from ..security.envelope import decode_bundle, encode_bundle
+from .records import OutboxItem, StoredMessage, new_key
 from .service import Outbox
-from .store import OutboxItem, StoredMessage, new_key
 
 log = logging.getLogger(__name__)
 EXPIRED = event.EVENT_OUTCOME_EXPIRED

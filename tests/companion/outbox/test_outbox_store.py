@@ -18,7 +18,7 @@ from companion.outbox import (
     Store,
     new_key,
 )
-from companion.outbox.store import MIGRATIONS, PAGE_SIZE, SCHEMA_VERSION
+from companion.outbox.schema import MIGRATIONS, PAGE_SIZE, SCHEMA_VERSION
 from companion.reliability.priority import TTL, Priority
 
 NOW = 1_750_000_000.0
