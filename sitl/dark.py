@@ -28,9 +28,11 @@ from companion.outbox.sync import OutboxSync, valid_bundle
 from companion.reliability.priority import Priority
 from dialects import event
 
+from .figures import Report, report
 from .radio import NodeDown, NodeUp, RadioConfig
-from .scenarios import GS, LINE, Report, Swarm, authority, build, detection, line_motions, report
-from .scenarios import wall as sim_wall
+from .scenarios import LINE, line_motions
+from .swarm import GS, Swarm, authority, build, detection
+from .swarm import wall as sim_wall
 
 DARK, BACK = 60.0, 660.0
 STEPS = 19
