@@ -1,5 +1,6 @@
 """What a `SessionManager` keeps about each peer: sessions, a handshake underway, and
-the messages waiting for it. Plain state; the rules live in `session.py`."""
+the messages waiting for it. Plain state; the rules live in `session_sender.py` and
+`session.py`."""
 
 from __future__ import annotations
 

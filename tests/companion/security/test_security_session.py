@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from companion.link import SigningClock
 from companion.security.certificate import Role
-from companion.security.session import REKEY_AFTER
+from companion.security.session_sender import REKEY_AFTER
 from dialects import event
 from tests.samples import detection, sample_message
 
@@ -328,7 +328,7 @@ def test_rekey_by_time_keeps_traffic_flowing(pair: Pair) -> None:
 
 
 def test_rekey_by_count(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("companion.security.session.REKEY_AFTER_MESSAGES", 10)
+    monkeypatch.setattr("companion.security.session_sender.REKEY_AFTER_MESSAGES", 10)
     pair.connect()
     for i in range(35):
         pair.uav.send(255, [detection(i)], 1, pair.now, pair.wall())
