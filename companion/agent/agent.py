@@ -16,10 +16,6 @@ Rules:
   EVENT_ACK, once; EVENT_STATUS repeats the last command's (sender, seq, outcome), so a
   sender whose final ACK was lost still learns it. A command interrupted by a restart is
   answered FAILED at the next start (`running.py`), never run again.
-- The signing clock's reservation is saved in `state_dir` before frames leave, so a reboot
-  never reuses a signing timestamp.
-- Shutdown (SIGTERM, SIGINT or cancellation): the outbox is closed after everything it
-  accepted is committed; the tlog is flushed and closed.
 - Log lines are `key=value` pairs (logfmt) on stderr, one per event worth an operator's
   attention; counters are in `snapshot()`, also written to `state_dir/status.json` every
   status interval (`companion.status_file`).
@@ -28,10 +24,8 @@ Rules:
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +36,13 @@ from dialects import event
 from ..autopilot.adapter import AbortAction, AutopilotAdapter
 from ..autopilot.executor import COMMAND_TYPES, CommandExecutor
 from ..autopilot.identity import AutopilotIdentity
-from ..autopilot.tlog import TlogWriter
 from ..autopilot.vehicle_state import LinkEvent
 from ..node import Arrived
 from ..outbox import OutboxFull
 from ..outbox.sync import OutboxSync
-from ..radio_node import open_radio_node
 from ..reliability.priority import Priority
 from ..runtime import StackRuntime
 from ..status_file import outbox_status, write_status
-from ..transport.endpoint import open_endpoint
 from ..transport.udp import open_udp_bind
 from .bulk import bulk_parts
 from .config import AgentConfig
@@ -379,27 +370,3 @@ class Agent:
             "signing": self.runtime.signing_status(),
             "node_clock": self.runtime.node_clock_status(),
         }
-
-
-@asynccontextmanager
-async def open_agent(
-    config: AgentConfig, *, wall_clock: Callable[[], float] = time.time
-) -> AsyncIterator[Agent]:
-    """Open keys, state, transports and outbox; yield the agent (not yet running)."""
-    async with AsyncExitStack() as stack:
-        runtime, sync = await stack.enter_async_context(
-            open_radio_node(config, outbox_name="outbox.db", wall_clock=wall_clock)
-        )
-        autopilot = await stack.enter_async_context(open_endpoint(config.autopilot, listen=True))
-        tlog = None
-        if config.tlog:
-            name = time.strftime("flight-%Y%m%d-%H%M%S.tlog", time.gmtime(wall_clock()))
-            tlog = stack.enter_context(TlogWriter(config.state_dir / name))
-        adapter = AutopilotAdapter(
-            autopilot, system_id=config.node_id, tlog=tlog, wall_clock=wall_clock
-        )
-        agent = Agent(config, runtime, sync, adapter, wall_clock=wall_clock)
-        adapter.on_link_event = agent.on_link_event
-        runtime.on_event = sync.on_event
-        runtime.on_arrival = agent.on_arrival
-        yield agent

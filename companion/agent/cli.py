@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from ..daemon import daemon_main
 from ..preflight import check_endpoint, check_node
-from .agent import open_agent
+from .assembly import open_agent
 from .config import AgentConfig, load_config
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from companion.agent.agent import Agent, open_agent
+from companion.agent.agent import Agent
+from companion.agent.assembly import open_agent
 from companion.agent.config import load_config
 from groundstation.config import load_station_config
 from groundstation.station import GroundStation, open_ground_station

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import trio
 
-from companion.agent.agent import Agent, open_agent
+from companion.agent.agent import Agent
+from companion.agent.assembly import open_agent
 from companion.agent.config import load_config
 from companion.node import NodeStack
 from companion.reliability.events import Acknowledged
