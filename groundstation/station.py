@@ -34,7 +34,8 @@ from .awaiting import AwaitingOutcomes
 from .config import StationConfig
 from .gateway import Gateway
 from .uplink.base import Uplink
-from .uplink.http import HttpUplinkConfig, open_http_uplink
+from .uplink.http import open_http_uplink
+from .uplink.http_config import HttpUplinkConfig
 from .uplink.mqtt import MqttConfig, open_mqtt_uplink
 
 log = logging.getLogger("event.groundstation")

@@ -7,7 +7,8 @@ outbox of its own until the cloud confirms them.
 """
 
 from .base import CLOUD, CommandHandler, Uplink, gateway_outcome_record
-from .http import HttpUplink, HttpUplinkConfig, open_http_uplink
+from .http import HttpUplink, open_http_uplink
+from .http_config import HttpUplinkConfig
 
 __all__ = [
     "CLOUD",

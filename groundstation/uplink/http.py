@@ -17,6 +17,9 @@ Rules:
   Retry-After up to the backoff ceiling; the records stay. 401/403 are counted as
   `auth_failures` and logged at ERROR (a renewed token heals it). Logs: the first
   failure of a streak and each change of kind are loud, repeats DEBUG (FailureStreak).
+- Answers are hostile until read within bounds (http_answers.py: a poll's body streamed
+  and cut at 8 MiB, then size, nesting and digit runs before parsing); one that fails is
+  counted as `bad_responses` and its reason logged.
 - Refusals: 422 (or a 400 that names records) sets aside the records the answer names
   (`rejected`) and sends the rest again; a 422 that names none is bisected until the bad
   record is alone. A 400 that names none is a protocol mismatch, not a bad record: kept
@@ -50,22 +53,18 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
-from typing import Any
 
 import httpx
 import trio
 
 from companion.outbox import Outbox, OutboxStats, StoredMessage, open_outbox
 from companion.reliability.priority import Priority
-from companion.transport.backoff import Backoff
 
 from ..records import Record, encode_batch
+from . import http_answers as answers
 from .base import (
     CLOUD,
-    RETENTION,
     CommandHandler,
     CommandIntake,
     FailureStreak,
@@ -74,58 +73,12 @@ from .base import (
     write_cursor,
 )
 from .base import outbox_item as make_item
+from .http_config import HttpUplinkConfig
 
 log = logging.getLogger("groundstation.uplink.http")
 
 EXPIRY_INTERVAL = 3600.0
 """Seconds between sweeps of expired rows, done when the outbox is drained."""
-UPLINK_BACKOFF = Backoff(initial=0.5, maximum=60.0)
-"""Half a second after the first failure, doubling to a minute: a cloud that is down for
-an hour costs one request a minute."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HttpUplinkConfig:
-    """Where the cloud is, how to prove who we are, and how patient to be."""
-
-    base_url: str
-    token: str = field(repr=False)
-    outbox_path: str | Path
-    cursor_path: str | Path | None = None
-    """Default: the outbox path with ".cursor" appended."""
-    ca_file: str | Path | None = None
-    """PEM bundle to verify the cloud's certificate with; None: the system's trust."""
-    gateway: int = 255
-    capacity: int = 100_000
-    """Outbox rows at most; then OutboxFull (or eviction of older rows of equal or lower
-    priority, the outbox's rule)."""
-    max_bytes: int | None = None
-    """Cap on the outbox file; past it OutboxDiskFull."""
-    retention: float = RETENTION
-    batch_size: int = 200
-    batch_wait: float = 1.0
-    timeout: float = 10.0
-    backoff: Backoff = UPLINK_BACKOFF
-    command_wait: float = 25.0
-    max_command_age: float | None = 300.0
-    first_cursor: int | None = None
-
-    def __post_init__(self) -> None:
-        if not self.base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must be http(s)://..., got {self.base_url!r}")
-        if self.batch_size < 1 or self.batch_wait < 0 or self.timeout <= 0:
-            raise ValueError("need batch_size >= 1, batch_wait >= 0 and timeout > 0")
-
-    @property
-    def cursor_file(self) -> Path:
-        """Where the command cursor is kept."""
-        if self.cursor_path is not None:
-            return Path(self.cursor_path)
-        return Path(f"{self.outbox_path}.cursor")
-
-
-_Page = tuple[list[dict[str, Any]], int]
-"""Commands from one poll, and the cursor to ask after next."""
 
 
 class _Result(Enum):
@@ -268,7 +221,7 @@ class HttpUplink:
         ids = [row.id for row in rows]
         status = response.status_code
         self._counters["http_5xx" if status >= 500 else "http_4xx"] += 1
-        named = _rejected(response) if status in (400, 422) else {}
+        named = answers.rejected(response) if status in (400, 422) else {}
         if status == 422 or named:
             await self._outbox.release(ids)
             return self._set_aside(rows, named, "rejected")
@@ -281,7 +234,7 @@ class HttpUplink:
             self._counters["auth_failures"] += 1
             why = f"HTTP {status}: the cloud refused our token; records kept, check the token"
             return await self._failed(ids, None, why, logging.ERROR, "auth")
-        self._retry_after = _retry_after(response)
+        self._retry_after = answers.retry_after(response)
         return await self._failed(ids, None, f"HTTP {status}; records kept", kind=str(status))
 
     def _set_aside(
@@ -303,11 +256,12 @@ class HttpUplink:
     async def _confirm(self, rows: Sequence[StoredMessage], response: httpx.Response) -> _Result:
         """Delete what the answer names as accepted or already held; the rest goes back."""
         try:
-            answer = response.json()
-            accepted = set(_strings(answer, "accepted"))
-            duplicates = set(_strings(answer, "duplicates")) - accepted
-        except (ValueError, TypeError, RecursionError) as exc:
-            return await self._failed([r.id for r in rows], "bad_responses", f"answer: {exc}")
+            answer = answers.read(response.content)
+            accepted = set(answers.ids(answer, "accepted"))
+            duplicates = set(answers.ids(answer, "duplicates")) - accepted
+        except answers.AnswerError as exc:
+            why = f"answer refused ({exc.reason}): {exc}"
+            return await self._failed([r.id for r in rows], "bad_responses", why)
         settled = [row for row in rows if row.key in accepted or row.key in duplicates]
         # Counted as the cloud's answer says, before the rows are deleted: whoever sees
         # them gone sees them counted.
@@ -356,7 +310,7 @@ class HttpUplink:
             cursor = next_cursor
             saved = await self._save_cursor(cursor, saved)
 
-    async def _poll(self, cursor: int | None) -> _Page | None:
+    async def _poll(self, cursor: int | None) -> answers.Page | None:
         """One long poll: (commands, next cursor), or None after a counted failure.
 
         With no cursor yet it asks past the end, which answers the newest cursor.
@@ -365,37 +319,35 @@ class HttpUplink:
         params = {"after": 2**62 if cursor is None else cursor, "wait": wait}
         timeout = httpx.Timeout(self.config.timeout, read=wait + self.config.timeout)
         self._counters["command_polls"] += 1
+        url = f"{self.config.base_url}/api/commands"
         try:
-            response = await self._client.get(
-                f"{self.config.base_url}/api/commands", params=params, timeout=timeout
-            )
+            async with self._client.stream("GET", url, params=params, timeout=timeout) as response:
+                status = response.status_code
+                if status in (401, 403):
+                    self._counters["auth_failures"] += 1
+                    why = f"HTTP {status}: the cloud refused our token; check the token"
+                    return self._poll_failed("http_4xx", why, logging.ERROR)
+                if not response.is_success:
+                    counter = "http_5xx" if status >= 500 else "http_4xx"
+                    return self._poll_failed(counter, f"HTTP {status}")
+                page = answers.command_page(await answers.read_streamed(response))
         except httpx.TimeoutException as exc:
             return self._poll_failed("timeouts", f"timed out: {exc!r}")
         except httpx.TransportError as exc:
             return self._poll_failed("connection_errors", f"cannot reach the cloud: {exc!r}")
-        status = response.status_code
-        if status in (401, 403):
-            self._counters["auth_failures"] += 1
-            why = f"HTTP {status}: the cloud refused our token; check the token"
-            return self._poll_failed("http_4xx", why, logging.ERROR)
-        if not response.is_success:
-            return self._poll_failed("http_5xx" if status >= 500 else "http_4xx", f"HTTP {status}")
-        try:
-            answer = response.json()
-        except (ValueError, RecursionError):
-            answer = None
-        commands = answer.get("commands") if isinstance(answer, dict) else None
-        next_cursor = answer.get("cursor") if isinstance(answer, dict) else None
-        if not isinstance(commands, list) or type(next_cursor) is not int:
-            why = "unusable answer: want commands (a list) and cursor (an integer)"
-            return self._poll_failed("bad_responses", why)
+        except answers.AnswerError as exc:
+            why = f"answer refused ({exc.reason}): {exc}"
+            return self._poll_failed("bad_responses", why, kind=f"bad_responses {exc.reason}")
         self._polling.ended()
-        return [c if isinstance(c, dict) else {"not_an_object": c} for c in commands], next_cursor
+        return page
 
-    def _poll_failed(self, counter: str, why: str, level: int = logging.WARNING) -> _Page | None:
-        """Count and log a failed poll; None, the page it did not get."""
+    def _poll_failed(
+        self, counter: str, why: str, level: int = logging.WARNING, kind: str | None = None
+    ) -> answers.Page | None:
+        """Count and log a failed poll (loud when its `kind`, the counter by default,
+        changes); None, the page it did not get."""
         self._counters[counter] += 1
-        self._polling.failed(counter, why, level)
+        self._polling.failed(kind or counter, why, level)
         return None
 
     async def _save_cursor(self, cursor: int, saved: int | None) -> int:
@@ -412,34 +364,6 @@ COUNTERS = (
     "expired_commands", "duplicate_commands", "command_errors", "unreported_outcomes",
     "cursor_resets",
 )  # fmt: skip
-
-
-def _strings(answer: Any, name: str) -> list[str]:
-    values = answer.get(name, []) if isinstance(answer, dict) else None
-    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        raise TypeError(f"{name} must be a list of ids")
-    return values
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """A Retry-After in seconds (the HTTP-date form is not used by clouds we know)."""
-    try:
-        return max(0.0, float(response.headers["Retry-After"]))
-    except (KeyError, ValueError):
-        return None
-
-
-def _rejected(response: httpx.Response) -> dict[str, str]:
-    """msg_id -> reason for each record a 400/422 answer names (empty if it names none)."""
-    try:
-        rejected = response.json().get("rejected", [])
-        return {
-            item["msg_id"]: str(item.get("error", "refused"))
-            for item in rejected
-            if isinstance(item, dict) and isinstance(item.get("msg_id"), str)
-        }
-    except (ValueError, AttributeError, TypeError, RecursionError):
-        return {}
 
 
 def _verify(config: HttpUplinkConfig) -> ssl.SSLContext:
