@@ -203,38 +203,28 @@ def ca_file_not_pem(files: FleetFiles, _: ExitStack) -> None:
     edit(files.station_config, "uplink", ca_file=str(files.link_key))
 
 
-def mqtt_username_a_number(files: FleetFiles, _: ExitStack) -> None:
+def mqtt_uplink(files: FleetFiles, **values: Any) -> None:
+    """The station's uplink made an MQTT one on loopback, with `values` over it."""
     edit(
         files.station_config,
         "uplink",
-        kind="mqtt",
-        url=None,
-        token_file=None,
-        host="127.0.0.1",
-        port=1883,
-        fleet="sim",
-        username=42,
+        **{"kind": "mqtt", "url": None, "token_file": None, "host": "127.0.0.1", **values},
     )
 
 
+def mqtt_username_a_number(files: FleetFiles, _: ExitStack) -> None:
+    mqtt_uplink(files, port=1883, fleet="sim", username=42)
+
+
 def mqtt_host_a_url(files: FleetFiles, _: ExitStack) -> None:
-    edit(files.station_config, "uplink", kind="mqtt", url=None, token_file=None, host="mqtt://x")
+    mqtt_uplink(files, host="mqtt://x")
 
 
 def mqtt_password_readable_by_others(files: FleetFiles, _: ExitStack) -> None:
     password = files.root / "mqtt.password"
     password.write_text("secret\n", encoding="utf-8")
     password.chmod(0o644)
-    edit(
-        files.station_config,
-        "uplink",
-        kind="mqtt",
-        url=None,
-        token_file=None,
-        host="127.0.0.1",
-        username="gs",
-        password_file=str(password),
-    )
+    mqtt_uplink(files, username="gs", password_file=str(password))
 
 
 def token_readable_by_others(files: FleetFiles, _: ExitStack) -> None:

@@ -10,7 +10,6 @@ import json
 import random
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -28,10 +27,9 @@ from groundstation.commands import CommandError
 from groundstation.config import load_station_config
 from sitl.mosquitto import HOST, MosquittoBroker
 from sitl.provisioning import provision_fleet, write_station_config
-from tests.companion.agent.test_intake_daemon import free_port
 from tests.groundstation.mosquitto import needs_mosquitto
+from tests.processes import WAIT, free_port, read_status, start_daemon, stop_daemon, until
 
-ROOT = Path(__file__).resolve().parents[2]
 FLEET, GATEWAY, UAV = "f1", 255, 1
 TOPIC = f"event/{FLEET}/commands/{GATEWAY}"
 LIMIT = 64 * 1024
@@ -39,8 +37,6 @@ HOSTILE = 3000
 BATCH = 250
 """Payloads published before waiting for status.json to count them: far below
 Mosquitto's per-client queue (max_queued_messages 1000), so the broker drops none."""
-WAIT = 120.0
-"""Generous limit for anything this test waits on (a loaded 2-core machine)."""
 
 VALID = {
     "command_id": "abort-1",
@@ -95,24 +91,6 @@ def _with(rng: random.Random, value: Any) -> bytes:
     return json.dumps(command).encode()
 
 
-def until(condition: Callable[[], Any], what: str, explain: Callable[[], str] = str) -> Any:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    pytest.fail(f"waited {WAIT:.0f} s for {what}: {explain()}")
-
-
-def read_status(path: Path) -> dict[str, Any] | None:
-    try:
-        status: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return status
-
-
 @needs_mosquitto
 def test_hostile_payloads_are_counted_by_reason_and_a_valid_command_is_taken(
     tmp_path: Path, report: Callable[[str], None]
@@ -129,20 +107,13 @@ def test_hostile_payloads_are_counted_by_reason_and_a_valid_command_is_taken(
             status_interval=1.0,
         )
         status_path = load_station_config(config).state_dir / "status.json"
-        station = subprocess.Popen(
-            [sys.executable, "-m", "groundstation.cli", "--config", str(config)],
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-        )
+        station = start_daemon("groundstation.cli", config, log)
         cloud = Cloud(broker.port)
         try:
             report(_hostile_run(station, cloud, status_path, log_path))
         finally:
             cloud.close()
-            station.terminate()
-            station.wait(WAIT)
+            stop_daemon(station)
 
 
 class Cloud:
@@ -184,7 +155,9 @@ def _hostile_run(
         until(
             partial(_counted, status_path, taken),
             f"{taken} payloads counted",
-            lambda: f"{_uplink(status_path)}\n{log_path.read_text(errors='replace')[-3000:]}",
+            explain=lambda: (
+                f"{_uplink(status_path)}\n{log_path.read_text(errors='replace')[-3000:]}"
+            ),
         )
         assert station.poll() is None, log_path.read_text(errors="replace")[-3000:]
     uplink = _uplink(status_path)

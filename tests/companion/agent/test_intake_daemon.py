@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 import random
-import signal
 import socket
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,31 +19,12 @@ import pytest
 from companion.agent.config import load_config
 from companion.agent.detection import REASONS
 from sitl.provisioning import provision_fleet, write_agent_config
+from tests.processes import WAIT, free_port, read_status, start_daemon, stop_daemon, until
 
-ROOT = Path(__file__).resolve().parents[3]
 UAV = 1
-WAIT = 120.0
-"""Generous limit for anything these tests wait on (a loaded 2-core machine)."""
 BATCH, BATCH_BYTES = 64, 96 * 1024
 """Datagrams (and their bytes plus overhead) sent between two probes: well inside the
 socket's default receive buffer, so the kernel drops none and every one is counted."""
-
-
-def free_port(kind: socket.SocketKind) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def until(condition: Callable[[], Any], what: str, limit: float = WAIT) -> Any:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    pytest.fail(f"waited {limit:.0f} s for {what}")
 
 
 @dataclass
@@ -104,9 +83,8 @@ class AgentProcess:
         """status.json once it counts every line sent so far."""
 
         def counted() -> dict[str, Any] | None:
-            try:
-                status: dict[str, Any] = json.loads(self.status_path.read_text())
-            except (OSError, ValueError):
+            status = read_status(self.status_path)
+            if status is None:
                 return None
             intake = status["intake"]
             done = intake.get("accepted", 0) + intake.get("refused", 0) == self.sent
@@ -131,13 +109,7 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentProcess]:
     )
     log_path = root / "agent.log"
     with log_path.open("wb") as log, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "companion.agent.cli", "--config", str(config)],
-            cwd=ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-        )
+        process = start_daemon("companion.agent.cli", config, log)
         sock.bind(("127.0.0.1", 0))
         running = AgentProcess(
             process, port, load_config(config).state_dir / "status.json", log_path, sock
@@ -146,12 +118,7 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentProcess]:
             until(lambda: "event=started" in log_path.read_text(), "the agent to start")
             yield running
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=WAIT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_daemon(process)
 
 
 def with_field(name: str, literal: str) -> bytes:
