@@ -87,7 +87,7 @@ class Agent:
         self._last_reason = ""
         self._nursery: trio.Nursery | None = None
         self.running, self._interrupted = RunningCommands.interrupted(
-            config.state_dir / "running.json"
+            config.state_dir / "running.json", runtime.node_clock or trio.current_time
         )
         self.detection_port: int | None = None
         """The UDP port the detector intake listens on, once it is bound."""
@@ -145,7 +145,7 @@ class Agent:
 
     def _repeat_outcomes(self) -> None:
         """Final outcomes go again with each status report, a few times (`running.py`)."""
-        for src, seq, kind, outcome, reason, _ in self.running.repeat():
+        for src, seq, kind, outcome, reason, *_ in self.running.repeat():
             ack = event.MAVLink_event_ack_message(seq, kind, outcome, reason.encode("utf-8"))
             self.runtime.send(src, ack)
             self.counters["outcomes_repeated"] += 1

@@ -9,13 +9,14 @@ Rules:
   so its sender learns a final outcome instead of waiting on ACCEPTED forever. Nothing
   is run again: half-done flight commands are the operator's to repeat.
 - A final outcome travels in an EVENT_ACK, which nothing acknowledges: it is sent when
-  the command ends and again with the status reports numbered `REPEAT_AT` after that
-  (from disk after a restart): every report at first, then further and further apart,
-  for about seven minutes at the default status interval. A ground station that was
-  restarting again and again, or out of reach for minutes, still hears it. Repeats are
-  idempotent for the ground station (one cloud record per outcome).
+  the command ends and again with the first status report after each of the times in
+  `REPEAT_AFTER` (seconds since it ended, on the node clock, so restarts and their
+  downtime count): often at first, then further and further apart, for 15 minutes. A
+  ground station that was restarting again and again, or out of reach for minutes,
+  still hears it, whatever the status interval. Repeats are idempotent for the ground
+  station (one cloud record per outcome).
 - One small JSON file, replaced durably: {"running": [[sender, seq, EVENT_MSG_TYPE]],
-  "outcomes": [[sender, seq, EVENT_MSG_TYPE, outcome, reason, status reports since]]}. An
+  "outcomes": [[sender, seq, EVENT_MSG_TYPE, outcome, reason, ended at, repeats done]]}. An
   unreadable file is logged and set aside, never fatal. Bounded by `MAX_RUNNING` each.
 """
 
@@ -23,36 +24,44 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..durable_file import replace_durably
 
 log = logging.getLogger(__name__)
 MAX_RUNNING = 64
-REPEAT_AT = frozenset({1, 2, 3, 4, 6, 9, 13, 19, 28, 42})
-"""The status reports after a command ended that repeat its final outcome."""
+REPEAT_AFTER = (1.0, 3.0, 7.0, 15.0, 30.0, 60.0, 120.0, 240.0, 480.0, 900.0)
+"""Seconds after a command ended when its final outcome is due again (with the next
+status report)."""
 INTERRUPTED = "interrupted: agent restarted"
 
 Running = tuple[int, int, int]
 """(sender node, seq, EVENT_MSG_TYPE) of one command."""
-Outcome = tuple[int, int, int, int, str, int]
-"""(sender node, seq, EVENT_MSG_TYPE, EVENT_OUTCOME, reason, status reports since it ended)."""
+Outcome = tuple[int, int, int, int, str, float, int]
+"""(sender node, seq, EVENT_MSG_TYPE, EVENT_OUTCOME, reason, when it ended on the node
+clock, repeats done)."""
 
 
 class RunningCommands:
     """The accepted, unfinished commands and the outcomes to repeat, on disk at `path`."""
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, clock: Callable[[], float], path: Path | None = None) -> None:
+        self.clock = clock
+        """The node clock (`node_clock.py`): steady across restarts."""
         self.path = path
         self._running: list[Running] = []
         self.outcomes: list[Outcome] = []
 
     @classmethod
-    def interrupted(cls, path: Path) -> tuple[RunningCommands, list[Running]]:
+    def interrupted(
+        cls, path: Path, clock: Callable[[], float]
+    ) -> tuple[RunningCommands, list[Running]]:
         """The ledger at `path` with its outcomes still to repeat, and the commands the
         previous run left unfinished (taken off the ledger: the caller answers them)."""
         running, outcomes = _read(path)
-        ledger = cls(path)
+        ledger = cls(clock, path)
         ledger.outcomes = outcomes
         return ledger, running
 
@@ -64,17 +73,25 @@ class RunningCommands:
     def finished(self, command: Running, outcome: int, reason: str) -> None:
         """The command ended with `outcome` (its EVENT_ACK just went): repeat it later."""
         self._running = [c for c in self._running if c != command]
-        self.outcomes = [*self.outcomes, (*command, outcome, reason, 0)][-MAX_RUNNING:]
+        ended = (*command, outcome, reason, self.clock(), 0)
+        self.outcomes = [*self.outcomes, ended][-MAX_RUNNING:]
         self._save()
 
     def repeat(self) -> list[Outcome]:
-        """A status report goes now: the outcomes to send again with it (`REPEAT_AT`)."""
-        if not self.outcomes:
-            return []
-        counted = [(*o[:5], o[5] + 1) for o in self.outcomes]
-        self.outcomes = [o for o in counted if o[5] < max(REPEAT_AT)]
-        self._save()
-        return [o for o in counted if o[5] in REPEAT_AT]
+        """A status report goes now: the outcomes due again (`REPEAT_AFTER`)."""
+        now = self.clock()
+        due, kept = [], []
+        for outcome in self.outcomes:
+            since, done = now - outcome[5], outcome[6]
+            if since >= REPEAT_AFTER[done]:
+                due.append(outcome)
+                done = sum(1 for after in REPEAT_AFTER if after <= since)
+            if done < len(REPEAT_AFTER):
+                kept.append((*outcome[:6], done))
+        if due:
+            self.outcomes = kept
+            self._save()
+        return due
 
     def _save(self) -> None:
         if self.path is not None:
@@ -87,8 +104,8 @@ def _read(path: Path) -> tuple[list[Running], list[Outcome]]:
         state = json.loads(path.read_text(encoding="ascii"))
         running = [(int(a), int(b), int(c)) for a, b, c in state["running"]]
         outcomes = [
-            (int(a), int(b), int(c), int(d), str(e), int(f))
-            for a, b, c, d, e, f in state["outcomes"]
+            (int(a), int(b), int(c), int(d), str(e), float(f), _repeats_done(g))
+            for a, b, c, d, e, f, g in state["outcomes"]
         ]
     except FileNotFoundError:
         return [], []
@@ -99,3 +116,11 @@ def _read(path: Path) -> tuple[list[Running], list[Outcome]]:
     log.error("event=running_commands_unreadable file=%s error=%s: set aside", path, problem)
     path.replace(path.with_name(path.name + ".unreadable"))
     return [], []
+
+
+def _repeats_done(value: Any) -> int:
+    """A stored count of repeats done; ValueError if no outcome could have it."""
+    done = int(value)
+    if not 0 <= done < len(REPEAT_AFTER):
+        raise ValueError(f"repeats done {done} is outside 0..{len(REPEAT_AFTER) - 1}")
+    return done
