@@ -36,6 +36,7 @@ import trio
 from dialects import event
 
 from ..link.endpoint import IDLE_FLUSH
+from ..log_limit import LogLimiter
 from ..transport import Transport
 from .commands import Arm, CommandRequest, ModeChange, SetCurrentItem, Takeoff
 from .connection import AutopilotConnection, ConnectionConfig
@@ -105,6 +106,9 @@ class AutopilotAdapter:
         self._work = trio.Event()
         self._link_changed = trio.Event()
         self._waiting: dict[Operation, trio.Event] = {}
+        self._log_limit = LogLimiter(logger)
+        """Each kind of link change logged at most once a minute (a flapping or hostile
+        link writes a few lines, with suppressed=N)."""
 
     @property
     def state(self) -> VehicleState:
@@ -167,7 +171,8 @@ class AutopilotAdapter:
         """After any input or timer: report link changes, finished operations, wake loops."""
         while (change := self.connection.next_event()) is not None:
             level = logging.INFO if change.kind is LinkEventKind.CONNECTED else logging.WARNING
-            logger.log(level, "autopilot link %s", change.kind.value)
+            kind = change.kind.value
+            self._log_limit.log(level, change.at, "autopilot_link", "%s", kind, key=kind)
             if self.on_link_event is not None:
                 self.on_link_event(change)
             if change.kind is LinkEventKind.REBOOTED:

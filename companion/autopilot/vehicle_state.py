@@ -11,8 +11,14 @@ Rules:
 - The link is up from the first HEARTBEAT and lost when none arrived for `link_timeout`
   seconds (ArduPilot sends one a second); each change is one `LinkEvent`.
 - A reboot is seen when the boot clock (time_boot_ms of GLOBAL_POSITION_INT or
-  SYSTEM_TIME) runs backwards by more than `REBOOT_BACKSTEP_MS`. MAVLink sequence numbers
-  are no evidence: they wrap every 256 frames and every component has its own.
+  SYSTEM_TIME) runs backwards by more than `REBOOT_BACKSTEP_MS` and the next boot-clock
+  message agrees: it is nearer the new clock than the old one. One message alone is no
+  reboot (issue 17: each of 76 hostile positions with an old time_boot_ms counted as one,
+  and each made the agent forget its mission); a step either way that the next message
+  does not follow is counted (`clock_outliers`) and otherwise ignored. A forward step of
+  more than REBOOT_BACKSTEP_MS (after a silence) is taken once the next message follows
+  it too. MAVLink sequence numbers are no evidence: they wrap every 256 frames and every
+  component has its own.
 - Latitude/longitude of 0/0 are "unknown": ArduPilot sends zeros until the EKF has an
   origin (about 20 s after boot in SITL).
 - Nothing here sends or sleeps; `now` is monotonic seconds.
@@ -31,7 +37,8 @@ from dialects import event
 from .modes import mode_name
 
 REBOOT_BACKSTEP_MS = 5000
-"""A boot clock that falls back by more than this (ms) means the autopilot restarted."""
+"""A boot clock that falls back by more than this (ms), and stays back, means the autopilot
+restarted; a step of more than this either way waits for the next message to agree."""
 
 EKF_POSITION_FLAGS = event.EKF_ATTITUDE | event.EKF_POS_HORIZ_ABS | event.EKF_POS_VERT_ABS
 """EKF_STATUS_REPORT flags that must all be set for a usable absolute position."""
@@ -151,11 +158,15 @@ class StateTracker:
         self.link_timeout = link_timeout
         self._events: deque[LinkEvent] = deque()
         self._boot_ms: int | None = None
+        self._step_ms: int | None = None
+        """A boot clock far from `_boot_ms` that the next message has yet to agree with."""
         self.ignored = 0
         """Messages from other systems or components that were not taken as the vehicle's."""
         self.out_of_range = 0
         """Positions (GLOBAL_POSITION_INT, HOME_POSITION) off the globe, dropped: a home
         latitude of 214 degrees would go back out in the mission's home item."""
+        self.clock_outliers = 0
+        """Boot clocks far from the vehicle's that the next message did not agree with."""
 
     def next_event(self) -> LinkEvent | None:
         return self._events.popleft() if self._events else None
@@ -223,10 +234,23 @@ class StateTracker:
         state.system_status = m.system_status
 
     def _boot_clock(self, time_boot_ms: int, now: float) -> None:
-        if self._boot_ms is not None and time_boot_ms + REBOOT_BACKSTEP_MS < self._boot_ms:
-            self.state.reboots += 1
-            self._events.append(LinkEvent(LinkEventKind.REBOOTED, now))
-        self._boot_ms = time_boot_ms
+        """Follow the boot clock; a step far from it is taken (a reboot, if it went back)
+        only once the next message agrees (module rules)."""
+        last, step = self._boot_ms, self._step_ms
+        self._step_ms = None
+        if last is None:
+            self._boot_ms = time_boot_ms
+        elif step is not None and abs(time_boot_ms - step) < abs(time_boot_ms - last):
+            if time_boot_ms + REBOOT_BACKSTEP_MS < last:
+                self.state.reboots += 1
+                self._events.append(LinkEvent(LinkEventKind.REBOOTED, now))
+            self._boot_ms = time_boot_ms
+        else:
+            self.clock_outliers += step is not None
+            if abs(time_boot_ms - last) <= REBOOT_BACKSTEP_MS:
+                self._boot_ms = time_boot_ms
+            else:
+                self._step_ms = time_boot_ms
 
     def _global_position(self, m: Any, now: float) -> None:
         self._boot_clock(m.time_boot_ms, now)

@@ -181,6 +181,8 @@ def test_reboot_is_passed_to_operations() -> None:
     change = ModeChange(TARGET, TIMING, GUIDED, "GUIDED")
     conn.start(change, 0.2)
     conn.receive_data(frame_from_fc(global_position(time_boot_ms=800)), 3.0)
+    assert change.result is None, "one message alone is no reboot"
+    conn.receive_data(frame_from_fc(global_position(time_boot_ms=1_000)), 3.2)
     assert change.result is not None
     assert change.result.reason == "mode GUIDED: autopilot rebooted"
 

@@ -38,7 +38,7 @@ class Injector(trio.abc.Stream):
     """The double's end of the TCP connection, with hostile writes slipped in between
     the double's own (each write whole, so the double's frames stay intact)."""
 
-    def __init__(self, stream: trio.SocketStream) -> None:
+    def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream
         self.lock = trio.Lock()
 

@@ -166,9 +166,8 @@ def test_boot_clock_running_backwards_is_a_reboot() -> None:
     tracker.receive(from_fc(heartbeat()), 0.0)
     tracker.receive(from_fc(global_position(time_boot_ms=60_000)), 1.0)
     tracker.receive(from_fc(global_position(time_boot_ms=59_000)), 1.1)  # jitter, not reboot
-    tracker.receive(
-        from_fc(event.MAVLink_system_time_message(0, 1_500)),
-        2.0,
-    )
+    tracker.receive(from_fc(event.MAVLink_system_time_message(0, 1_500)), 2.0)
+    assert tracker.state.reboots == 0, "one message alone is no reboot"
+    tracker.receive(from_fc(global_position(time_boot_ms=1_700)), 2.2)  # agrees: rebooted
     assert tracker.state.reboots == 1
-    assert events(tracker) == [(LinkEventKind.CONNECTED, 0.0), (LinkEventKind.REBOOTED, 2.0)]
+    assert events(tracker) == [(LinkEventKind.CONNECTED, 0.0), (LinkEventKind.REBOOTED, 2.2)]
