@@ -151,7 +151,7 @@ class Agent:
             self.counters["outcomes_repeated"] += 1
 
     def on_link_event(self, link: LinkEvent) -> None:
-        log.warning("event=autopilot_link kind=%s", link.kind.name.lower())
+        """A change of the autopilot link (the adapter logs it, at a bounded rate)."""
         change = self.identity.observe(self.adapter.state.system_id)
         if change is None:
             return
@@ -363,6 +363,7 @@ class Agent:
         return {
             "agent": dict(self.counters),
             "autopilot": self.identity.status(),
+            "autopilot_link": self.adapter.connection.status(),
             "intake": dict(self.intake.counters),
             "intake_refused_by": dict(self.intake.refused_by),
             "sync": dict(self.sync.counters),

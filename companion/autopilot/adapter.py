@@ -172,7 +172,7 @@ class AutopilotAdapter:
         while (change := self.connection.next_event()) is not None:
             level = logging.INFO if change.kind is LinkEventKind.CONNECTED else logging.WARNING
             kind = change.kind.value
-            self._log_limit.log(level, change.at, "autopilot_link", "%s", kind, key=kind)
+            self._log_limit.log(level, change.at, "autopilot_link", "kind=%s", kind, key=kind)
             if self.on_link_event is not None:
                 self.on_link_event(change)
             if change.kind is LinkEventKind.REBOOTED:

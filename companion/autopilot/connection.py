@@ -138,6 +138,24 @@ class AutopilotConnection:
         """The next change of the link (connected, lost, restored, rebooted), if any."""
         return self._events.popleft() if self._events else None
 
+    def status(self) -> dict[str, Any]:
+        """For status.json (docs/deploy.md): what the link dropped and why, what the
+        vehicle's state refused, and the reboots and losses seen."""
+        link, tracker = self.link.status(), self.tracker
+        return {
+            "connected": self.state.connected,
+            "frames_received": link["frames_received"],
+            "frames_sent": link["frames_sent"],
+            "drops": link["drops"],
+            "skipped_bytes": link["skipped_bytes"],
+            "not_from_vehicle": self.counters["not_from_vehicle"],
+            "not_addressed_to_us": self.counters["not_addressed_to_us"],
+            "out_of_range": tracker.out_of_range,
+            "clock_outliers": tracker.clock_outliers,
+            "reboots": self.state.reboots,
+            "links_lost": self.state.links_lost,
+        }
+
     # -- internals -----------------------------------------------------------------------
 
     def _take(self, received: list[Received], now: float) -> list[bytes]:

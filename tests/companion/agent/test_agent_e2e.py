@@ -33,6 +33,7 @@ from sitl.radio import RadioConfig, RadioMedium, Stationary
 from sitl.vehicle.double import VehicleDouble
 from sitl.vehicle.serve import run_double
 from tests.companion.autopilot.harness import StreamTransport
+from tests.companion.autopilot.test_hostile_autopilot import Injector
 from tests.companion.security.fleet import NOW_WALL, Fleet
 
 GS, UAV = 255, 1
@@ -51,6 +52,8 @@ class World:
     ground: StackRuntime
     agent: Agent
     double: VehicleDouble
+    wire: Injector
+    """The double's end of the autopilot link, for frames slipped in as if it sent them."""
 
     def acks(self) -> list[Acknowledged]:
         return [e for e in self.ground.stack.events if isinstance(e, Acknowledged)]
@@ -116,9 +119,10 @@ async def world(
         runtime.on_event = sync.on_event
         runtime.on_arrival = agent.on_arrival
         nursery.start_soon(ground.run)
-        nursery.start_soon(run_double, double, theirs)
+        wire = Injector(theirs)
+        nursery.start_soon(run_double, double, wire)
         await nursery.start(agent.run)
-        yield World(ground, agent, double)
+        yield World(ground, agent, double, wire)
         nursery.cancel_scope.cancel()
 
 
@@ -313,6 +317,51 @@ async def test_detector_lines_reach_the_ground_with_the_vehicle_position(
             assert (detection.lat, detection.lon) == (round(HOME[0] * 1e7), round(HOME[1] * 1e7))
             assert detection.time > 0
         assert w.agent.intake.counters == {"accepted": 2, "refused": 1}
+
+
+async def test_status_json_counts_what_the_autopilot_link_refused(
+    fleet: Fleet,
+    mock_clock: trio.testing.MockClock,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Noise, another system's frame, a home off the globe and one position with an old
+    boot clock on the flight controller's wire: each counted under `autopilot_link`, and
+    no reboot (the mission is kept)."""
+    mock_clock.autojump_threshold = DISK
+    vehicle, other = event.MAVLink(None, UAV, 1), event.MAVLink(None, 99, 1)
+    hostile = [
+        b"\xfd\x09garbage" * 4,
+        event.MAVLink_statustext_message(event.MAV_SEVERITY_INFO, b"not ours").pack(other),
+        event.MAVLink_home_position_message(
+            2_140_000_000, 0, 0, 0, 0, 0, [1.0, 0, 0, 0], 0, 0, 0
+        ).pack(vehicle),
+        event.MAVLink_global_position_int_message(0, 0, 0, 0, 0, 0, 0, 0, 0).pack(vehicle),
+    ]
+    async with world(fleet, tmp_path) as w:
+        await trio.sleep(20)
+        assign = {"command_id": "m1", "uav": UAV, "type": "mission_assign"}
+        assign["params"] = {"mission_id": 1, "items": survey(3)}
+        assert (await w.command(assign))[-1] == event.EVENT_OUTCOME_COMPLETED
+        before = w.agent.snapshot()["autopilot_link"]
+        for frame in hostile:
+            await w.wire.send_all(frame)
+        await trio.sleep(25)  # the double's stream goes on; two status reports are written
+        assert w.agent.adapter.mission is not None, "no reboot: the mission is kept"
+    shown = json.loads((tmp_path / "status.json").read_text())["autopilot_link"]
+    assert shown["connected"] is True
+    assert shown["drops"]
+    assert shown["skipped_bytes"] > 0
+    counted = ("not_from_vehicle", "out_of_range", "clock_outliers", "reboots", "links_lost")
+    assert {k: shown[k] - before[k] for k in counted} == {
+        "not_from_vehicle": 1,
+        "out_of_range": 1,
+        "clock_outliers": 1,
+        "reboots": 0,
+        "links_lost": 0,
+    }
+    assert shown["frames_received"] > shown["frames_sent"] > 0
+    assert not [r for r in caplog.records if "kind=rebooted" in r.getMessage()]
 
 
 def _detections(ground: StackRuntime) -> list[Any]:

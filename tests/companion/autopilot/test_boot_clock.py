@@ -53,7 +53,7 @@ async def vehicle() -> AsyncIterator[tuple[AutopilotAdapter, Injector]]:
 
 def link_lines(caplog: pytest.LogCaptureFixture, kind: str) -> list[str]:
     lines = (r.getMessage() for r in caplog.records)
-    return [line for line in lines if line.startswith(f"event=autopilot_link {kind}")]
+    return [line for line in lines if line.startswith(f"event=autopilot_link kind={kind}")]
 
 
 async def test_old_boot_clocks_one_at_a_time_are_no_reboot(
@@ -82,7 +82,7 @@ async def test_a_boot_clock_that_stays_back_is_one_reboot_logged_once(
             await trio.sleep(5.0)
         assert adapter.state.reboots == 3
         assert changes == [LinkEventKind.REBOOTED] * 3
-        assert link_lines(caplog, "rebooted") == ["event=autopilot_link rebooted"]
+        assert link_lines(caplog, "rebooted") == ["event=autopilot_link kind=rebooted"]
 
 
 def test_the_next_message_decides_whether_the_clock_stepped() -> None:
