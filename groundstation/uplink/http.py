@@ -35,7 +35,9 @@ Rules:
   after each command, so a restart does not replay: at most the command in hand when the
   process died comes again.
   Without a cursor file the uplink starts at the newest command (`first_cursor` None):
-  commands queued before this gateway ever ran are history, not orders.
+  commands queued before this gateway ever ran are history, not orders. An empty page
+  that comes back sooner than `MIN_POLL_GAP` (a cloud or proxy that does not hold the
+  long poll) waits out the rest, so the poll never spins.
 - Counters (`stats()`; `backlog()` has the outbox's own: depth, quarantined, evictions,
   expiries): published, batches, sent, confirmed, duplicates, retries (POSTs that failed),
   http_4xx, http_5xx, auth_failures, rejected, too_large, splits, timeouts,
@@ -78,6 +80,8 @@ from .http_config import HttpUplinkConfig
 log = logging.getLogger("groundstation.uplink.http")
 
 EXPIRY_INTERVAL = 3600.0
+MIN_POLL_GAP = 1.0
+"""Seconds from one command poll to the next at least, when a page brings nothing."""
 """Seconds between sweeps of expired rows, done when the outbox is drained."""
 
 
@@ -292,6 +296,7 @@ class HttpUplink:
         cursor = self.config.first_cursor if saved is None else saved
         failures = 0
         while True:
+            asked = trio.current_time()
             page = await self._poll(cursor)
             if page is None:
                 await trio.sleep(self._delay(failures))
@@ -309,6 +314,8 @@ class HttpUplink:
                     saved = await self._save_cursor(at, saved)
             cursor = next_cursor
             saved = await self._save_cursor(cursor, saved)
+            if not commands:  # a cloud that answers at once, not holding the poll
+                await trio.sleep_until(asked + MIN_POLL_GAP)
 
     async def _poll(self, cursor: int | None) -> answers.Page | None:
         """One long poll: (commands, next cursor), or None after a counted failure.

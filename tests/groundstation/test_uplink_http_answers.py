@@ -101,3 +101,36 @@ async def test_hostile_command_pages_are_refused_and_the_next_command_arrives(
     lines = [r.getMessage() for r in caplog.records]
     for reason in ("oversize", "too_deep", "number_too_long"):  # each named once
         assert sum(f"({reason})" in line for line in lines) == 1, lines
+
+
+class ImpatientCloud:
+    """A double of a cloud (or proxy) that ignores the long poll's `wait` and answers an
+    empty page at once; `polls` counts them."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        await trio.lowlevel.checkpoint()
+        if request.url.path == "/api/messages":
+            return httpx.Response(200, json={"accepted": [], "duplicates": []})
+        self.polls += 1
+        return httpx.Response(200, content=page(cursor=1))
+
+
+async def test_a_cloud_that_answers_polls_at_once_is_polled_at_most_once_a_second(
+    tmp_path: Path,
+) -> None:
+    """Before, the poll loop went round as fast as the cloud answered: 100 % CPU."""
+    cloud = ImpatientCloud()
+
+    async def no_command(command: Command) -> None:
+        raise AssertionError(f"no command was sent: {command}")
+
+    async with open_http_uplink(
+        config(tmp_path, "http://cloud.invalid"),
+        no_command,
+        transport=httpx.MockTransport(cloud),
+    ):
+        await trio.sleep(3.0)
+    assert 2 <= cloud.polls <= 4
