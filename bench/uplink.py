@@ -57,7 +57,8 @@ import trio
 from bench.table import Row, render
 from companion.transport.backoff import Backoff
 from groundstation.gateway import Gateway
-from groundstation.uplink.http import HttpUplink, HttpUplinkConfig, open_http_uplink
+from groundstation.uplink.http import HttpUplink, open_http_uplink
+from groundstation.uplink.http_config import HttpUplinkConfig
 from groundstation.uplink.mqtt import MqttConfig, MqttUplink, open_mqtt_uplink
 from sitl.mosquitto import HOST, MosquittoBroker, find_mosquitto
 from sitl.provisioning import FleetFiles
