@@ -15,8 +15,10 @@ Rules:
 - A mission upload is verified by reading the mission back (`READ_BACK_ATTEMPTS`),
   whatever the upload's end looked like once every item had been sent (see
   mission_protocol.py).
-- Modes change only when a command asks: abort (RTL, LAND, or hold in GUIDED), retask
-  (GUIDED), mission start (GUIDED for the takeoff, then AUTO). A mode the autopilot
+- Modes change only when a command asks: abort (RTL, LAND, or hold in GUIDED; HOLD on a
+  rover), retask (GUIDED), mission start (GUIDED for a copter's takeoff, then AUTO).
+- A plane or a rover starts a mission with item 1 current, arming, then AUTO, as ArduPlane
+  and ArduRover need it: a plane takes off from the mission's NAV_TAKEOFF item. A mode the autopilot
   chose instead is reported, never overridden.
 - Cancelling a command (the executor preempting it) cancels its operation: the adapter
   keeps running, and what was already sent to the autopilot stays sent.
@@ -41,7 +43,7 @@ from ..transport import Transport
 from .commands import Arm, CommandRequest, ModeChange, SetCurrentItem, Takeoff
 from .connection import AutopilotConnection, ConnectionConfig
 from .mission_protocol import MissionDownload, MissionItem, MissionUpload, first_difference
-from .modes import is_copter, mode_number
+from .modes import VehicleKind, kind_of, mode_number
 from .operation import Operation, Target, Timing
 from .parameters import NAME_BYTES, ParamSet, value_problem
 from .result import Result, completed, failed, invalid
@@ -264,24 +266,46 @@ class AutopilotAdapter:
         return result, list(download.items)
 
     async def start_mission(self, takeoff_alt: float | None) -> Result:
-        """Fly the uploaded mission from item 1, taking off first if on the ground."""
+        """Fly the uploaded mission from item 1, taking off first if on the ground.
+
+        A copter takes off in GUIDED to `takeoff_alt`; a plane from the mission's own
+        NAV_TAKEOFF item (vehicle_kind.py puts one first); a rover just drives.
+        """
         target = await self._target()
         if target is None:
             return NO_AUTOPILOT
         state = self.state
-        if state.vehicle_type is not None and not is_copter(state.vehicle_type):
-            return Result(event.EVENT_OUTCOME_UNSUPPORTED, "mission start: copters only")
-        if not state.airborne:
+        kind = kind_of(state.vehicle_type)
+        if kind is None:
+            reason = f"start: MAV_TYPE {state.vehicle_type} is no copter, plane or rover"
+            return Result(event.EVENT_OUTCOME_UNSUPPORTED, reason)
+        if kind is VehicleKind.COPTER:
+            result = await self._copter_ready(target, takeoff_alt)
+        else:
+            result = await self._armed_at_item_1(target)
+        if result.ok:
+            result = await self._set_mode(target, "AUTO")
+        return completed("mission started in AUTO") if result.ok else result
+
+    async def _copter_ready(self, target: Target, takeoff_alt: float | None) -> Result:
+        """In the air (taking off in GUIDED if on the ground), item 1 current."""
+        if not self.state.airborne:
             if takeoff_alt is None or takeoff_alt <= 0:
                 return failed("on the ground and no takeoff altitude")
             result = await self._take_off(target, takeoff_alt)
             if not result.ok:
                 return result
-        state.clear_progress()
+        self.state.clear_progress()
+        return await self._run(SetCurrentItem(target, self.timing, 1))
+
+    async def _armed_at_item_1(self, target: Target) -> Result:
+        """Plane and rover: item 1 current, then armed (in the mode they are in). ArduPlane
+        and ArduRover start the mission, a plane's takeoff too, on entering AUTO armed."""
+        self.state.clear_progress()
         result = await self._run(SetCurrentItem(target, self.timing, 1))
-        if result.ok:
-            result = await self._set_mode(target, "AUTO")
-        return completed("mission started in AUTO") if result.ok else result
+        if result.ok and not self.state.armed:
+            result = await self._run(Arm(target, self.timing))
+        return result
 
     async def _take_off(self, target: Target, altitude: float) -> Result:
         result = await self._set_mode(target, "GUIDED")
@@ -305,14 +329,24 @@ class AutopilotAdapter:
     # -- flight --------------------------------------------------------------------------
 
     async def abort(self, action: AbortAction) -> Result:
-        """RTL, LAND, or hold where it is (GUIDED), confirmed by HEARTBEAT."""
+        """RTL, LAND, or hold where it is, confirmed by HEARTBEAT.
+
+        RTL on every kind. LAND on a copter only: ArduPlane and ArduRover have no LAND
+        mode (a plane lands from a mission landing sequence). Hold: HOLD on a rover,
+        GUIDED on a copter (hovers) or a plane (circles where it is).
+        """
         target = await self._target()
         if target is None:
             return NO_AUTOPILOT
-        if action is AbortAction.RTL:
-            return await self._set_mode(target, "RTL")
-        if action is AbortAction.LAND:
-            return await self._set_mode(target, "LAND")
+        kind = kind_of(self.state.vehicle_type)
+        if action is AbortAction.LAND and kind is not VehicleKind.COPTER:
+            name = "this vehicle" if kind is None else f"a {kind.value}"
+            reason = f"LAND: {name} has no LAND mode; use RTL or HOLD"
+            return Result(event.EVENT_OUTCOME_UNSUPPORTED, reason)
+        if action is not AbortAction.HOLD:
+            return await self._set_mode(target, action.name)  # RTL, LAND
+        if kind is VehicleKind.ROVER:
+            return await self._set_mode(target, "HOLD")
         state = self.state
         if state.mode == "GUIDED" and state.lat is not None and state.lon is not None:
             # Already GUIDED (flying to a retask point): setting GUIDED again would not

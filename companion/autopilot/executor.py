@@ -19,6 +19,8 @@ Rules:
   identity.py), every command, an abort too, is answered with it at once, and counted.
 - EVENT item i is autopilot item i + offset of the last mission this executor uploaded;
   a JUMP needs that mission.
+- A mission the vehicle's kind cannot fly (vehicle_kind.py: a rover told to take off, a
+  start on a sub) is answered before anything is uploaded: UNSUPPORTED with a reason.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import trio
 
 from dialects import event
 
-from .adapter import AutopilotAdapter
+from .adapter import NO_AUTOPILOT, AutopilotAdapter
 from .result import Result, failed, invalid
 from .validation import (
     MAX_MISSION_ITEMS,
@@ -43,6 +45,7 @@ from .validation import (
     param_update,
     reposition_target,
 )
+from .vehicle_kind import fit_mission
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +185,16 @@ class CommandExecutor:
         return lambda: self.adapter.set_param(name, value, param_type)
 
     async def _assign(self, plan: MissionPlan) -> Result:
+        # What the vehicle's kind cannot fly is refused before anything is uploaded
+        # (vehicle_kind.py), so the mission it holds stays the one we know.
+        adapter = self.adapter
+        if not await adapter.wait_connected():
+            return NO_AUTOPILOT
+        state = adapter.state
+        fitted = fit_mission(plan, state.vehicle_type, airborne=state.airborne)
+        if isinstance(fitted, Result):
+            return fitted
+        plan = fitted
         self.mission = None
         result = await self.adapter.assign_mission(
             plan.items, start=plan.start, takeoff_alt=plan.takeoff_alt

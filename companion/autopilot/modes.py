@@ -9,6 +9,8 @@ The vehicle kind comes from HEARTBEAT.type.
 
 from __future__ import annotations
 
+from enum import Enum
+
 from dialects import event
 
 COPTER_TYPES = frozenset(
@@ -33,6 +35,29 @@ PLANE_TYPES = frozenset(
 )
 ROVER_TYPES = frozenset({event.MAV_TYPE_GROUND_ROVER, event.MAV_TYPE_SURFACE_BOAT})
 SUB_TYPES = frozenset({event.MAV_TYPE_SUBMARINE})
+
+
+class VehicleKind(Enum):
+    """The kinds of vehicle the fleet flies, each with its own way to start a mission."""
+
+    COPTER = "copter"
+    PLANE = "plane"
+    ROVER = "rover"
+
+
+_KINDS = (
+    (COPTER_TYPES, VehicleKind.COPTER),
+    (PLANE_TYPES, VehicleKind.PLANE),
+    (ROVER_TYPES, VehicleKind.ROVER),
+)
+
+
+def kind_of(mav_type: int | None) -> VehicleKind | None:
+    """The kind a HEARTBEAT.type names; None for any other vehicle, or none heard yet."""
+    for types, kind in _KINDS:
+        if mav_type in types:
+            return kind
+    return None
 
 
 def _table(enum_name: str) -> dict[int, str]:

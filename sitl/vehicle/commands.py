@@ -27,7 +27,7 @@ from typing import Any
 from dialects import event
 
 from .downlink import Downlink, Peer, sender_of
-from .flight import MAX_FLIGHT_ALT, MAX_FLIGHT_SPEED, MODE_NAMES, Flight
+from .flight import MAX_FLIGHT_ALT, MAX_FLIGHT_SPEED, Flight
 from .mission_items import ABSOLUTE_FRAMES, RELATIVE_FRAMES
 from .streams import DEFAULT_INTERVALS, Telemetry
 
@@ -169,7 +169,7 @@ class Commands:
         """`GCS_MAVLINK::_set_mode_common`: only custom modes; FAILED when the mode refuses."""
         if not base_mode & event.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED:
             return DENIED
-        name = MODE_NAMES.get(custom_mode)
+        name = next((n for n, number in self._flight.modes.items() if number == custom_mode), None)
         if name is None:
             self._downlink.text(event.MAV_SEVERITY_WARNING, f"No such mode {custom_mode}")
             return FAILED

@@ -60,7 +60,10 @@ class VehicleDouble:
         speed: float = 10.0,
         ready_after: float = 40.0,
         seed: int = 0,
+        kind: str = "copter",
     ) -> None:
+        """`kind` "plane" or "rover" makes it answer as ArduPlane or ArduRover would, in
+        HEARTBEAT.type, modes and how AUTO starts (flight.py says how far)."""
         if not 1 <= system_id <= 255:
             raise ValueError("system id must be 1-255")
         if speed <= 0 or ready_after < 0:
@@ -81,6 +84,7 @@ class VehicleDouble:
             self._mission,
             home=home,
             ready_after=ready_after,
+            kind=kind,
         )
         self._telemetry = Telemetry(
             self._downlink, self.counters, self._flight, self._mission, self._params, seed=seed

@@ -22,6 +22,10 @@ Rules of this module:
 * The mission in AUTO runs item by item: DO items at once, each NAV item flown as legs;
   MISSION_ITEM_REACHED at the simulated instant the item's legs end; at the end the
   copter loiters (in the air) or disarms (on the ground), as `ModeAuto::exit_mission`.
+* `kind` plane or rover (ArduPlane, ArduRover, simplified): their modes, arming in any
+  mode, AUTO allowed on the ground; armed in AUTO the mission runs at once (a plane
+  climbs for its NAV_TAKEOFF, a rover keeps to the ground). No LAND mode; RTL flies home
+  and circles (plane) or stops (rover); a finished mission holds, armed; no auto-disarm.
 * Cruise speed: RTL_SPEED in RTL when set, else the speed a command or a DO_CHANGE_SPEED
   item gave (forgotten on each mode change), else WPNAV_SPEED (at least 20 cm/s).
 """
@@ -60,7 +64,13 @@ MODES: dict[str, int] = {
     "LAND": 9,
 }
 """The ArduCopter modes the double flies, with their HEARTBEAT.custom_mode numbers."""
-MODE_NAMES = {number: name for name, number in MODES.items()}
+KIND_MODES: dict[str, dict[str, int]] = {
+    "copter": MODES,
+    "plane": {"MANUAL": 0, "AUTO": 10, "RTL": 11, "LOITER": 12, "GUIDED": 15},
+    "rover": {"MANUAL": 0, "HOLD": 4, "AUTO": 10, "RTL": 11, "GUIDED": 15},
+}
+"""The modes the double flies as each kind (PLANE_MODE, ROVER_MODE); the first is the mode
+at boot (ArduPlane and ArduRover leave INITIALISING for MANUAL)."""
 POSITION_MODES = frozenset({"AUTO", "GUIDED", "LOITER", "RTL"})
 """Modes that need a position estimate (ArduCopter `Mode::requires_GPS`)."""
 ARMABLE_MODES = frozenset({"STABILIZE", "GUIDED", "LOITER"})
@@ -86,7 +96,13 @@ class Flight:
         *,
         home: tuple[float, float, float],
         ready_after: float,
+        kind: str = "copter",
     ) -> None:
+        if kind not in KIND_MODES:
+            raise ValueError(f"kind must be one of {sorted(KIND_MODES)}")
+        self.kind = kind
+        self.modes = KIND_MODES[kind]
+        """Mode name -> HEARTBEAT.custom_mode for this kind."""
         self._downlink = downlink
         self._counters = counters
         self._params = params
@@ -99,7 +115,7 @@ class Flight:
         self.origin_set = False
         self.ready = False
         """GPS and EKF position good."""
-        self.mode = "STABILIZE"
+        self.mode = next(iter(self.modes))
         self.armed = False
         self._auto_armed = False
         self._speed_override: float | None = None
@@ -154,6 +170,8 @@ class Flight:
         (`Copter::auto_disarm_check`)."""
         airframe = self.airframe
         delay = self._params["DISARM_DELAY"]
+        if self.kind != "copter":
+            return
         if not self.armed or not airframe.on_ground or delay <= 0 or airframe.ground_since is None:
             return
         if airframe.plan and not isinstance(airframe.plan[0], Hold):
@@ -174,8 +192,10 @@ class Flight:
         """Arm, or say why not (the reason ArduPilot sends as STATUSTEXT)."""
         if self.armed:
             return None
-        armable = self.mode in ARMABLE_MODES or (
-            self.mode == "AUTO" and int(self._params["AUTO_OPTIONS"]) & 1
+        armable = (
+            self.kind != "copter"
+            or self.mode in ARMABLE_MODES
+            or (self.mode == "AUTO" and int(self._params["AUTO_OPTIONS"]) & 1)
         )
         if not armable:
             return "Arm: Mode not armable"
@@ -184,7 +204,8 @@ class Flight:
         if not force and not self.ready and self.mode in POSITION_MODES:
             return "Arm: Need Position Estimate"
         self.armed = True
-        self._auto_armed = False
+        # ArduPlane and ArduRover run AUTO as soon as they are armed in it.
+        self._auto_armed = self.kind != "copter"
         self.airframe.ground_since = now
         self._downlink.text(event.MAV_SEVERITY_INFO, "Arming motors")
         if self.ready:
@@ -242,7 +263,7 @@ class Flight:
                 event.MAV_SEVERITY_WARNING, "Mode change to AUTO failed: init failed"
             )
             return False
-        if self.airframe.on_ground and items[0].command != NAV_TAKEOFF:
+        if self.kind == "copter" and self.airframe.on_ground and items[0].command != NAV_TAKEOFF:
             self._downlink.text(event.MAV_SEVERITY_CRITICAL, "Auto: Missing Takeoff Cmd")
             return False
         return True
@@ -253,6 +274,9 @@ class Flight:
         self._mission_start_or_resume(now)
 
     def _enter_rtl(self) -> None:
+        if self.kind != "copter":
+            self.airframe.start_plan(self._home_legs() if self.armed else [])
+            return
         if self.airframe.on_ground:
             self.airframe.start_plan([])
             return
@@ -267,6 +291,15 @@ class Flight:
             [Hold(LAND_DETECT)] if self.airframe.on_ground else [Descend(), Hold(LAND_DETECT)]
         )
         self.airframe.start_plan(legs, self._landed_and_disarm)
+
+    def _home_legs(self) -> list[Leg]:
+        """ArduPlane RTL: home at RTL_ALT (or higher), then circle; ArduRover: drive home,
+        stop."""
+        airframe = self.airframe
+        home_lat, home_lon, _ = airframe.home
+        here = airframe.alt_above_home()
+        alt = here if self.kind == "rover" else max(here, self._params["RTL_ALT"] / 100)
+        return [Goto(home_lat, home_lon, airframe.local_alt(alt)), Hold(None)]
 
     def _rtl_legs(self) -> list[Leg]:
         """ArduCopter RTL: climb to RTL_ALT (or stay higher), fly home, loiter RTL_LOIT_TIME,
@@ -292,7 +325,9 @@ class Flight:
     def takeoff(self, alt_above_home: float) -> bool:
         """NAV_TAKEOFF: GUIDED only, armed, on the ground (`Mode::do_user_takeoff`)."""
         airframe = self.airframe
-        if self.mode != "GUIDED" or not self.armed or not airframe.on_ground:
+        if self.kind != "copter" or self.mode != "GUIDED":
+            return False
+        if not self.armed or not airframe.on_ground:
             return False
         if not 0 < alt_above_home < MAX_FLIGHT_ALT:
             return False
@@ -386,12 +421,14 @@ class Flight:
 
     def _item_legs(self, item: MissionItem) -> list[Leg]:
         if item.command == NAV_RETURN_TO_LAUNCH:
-            return self._rtl_legs()
+            return self._rtl_legs() if self.kind == "copter" else self._home_legs()
         airframe = self.airframe
         lat, lon = (
             (item.x / 1e7, item.y / 1e7) if (item.x or item.y) else (airframe.lat, airframe.lon)
         )
         alt = airframe.local_alt(airframe.alt_of(item.relative_alt, item.z))
+        if self.kind == "rover":
+            alt = airframe.alt  # a rover keeps to the ground whatever the item says
         if item.command == NAV_TAKEOFF:
             return [Climb(alt)] if alt > airframe.alt else []
         if item.command == NAV_LAND:
@@ -416,7 +453,7 @@ class Flight:
         """`ModeAuto::exit_mission`: disarm if landed, else loiter (still in AUTO)."""
         self._mission.state = event.MISSION_STATE_COMPLETE
         self._mission.send_current()
-        if self.airframe.on_ground:
+        if self.airframe.on_ground and self.kind == "copter":
             self.disarm()
         else:
             self.airframe.hold_here()

@@ -28,7 +28,7 @@ from typing import Any
 from dialects import event
 
 from .downlink import Downlink
-from .flight import MODES, Flight
+from .flight import Flight
 from .kinematics import Climb, Descend
 from .mission import Mission
 from .params import Parameters
@@ -58,6 +58,13 @@ STREAM_GROUPS: dict[int, tuple[int, ...]] = {
     ),
 }
 """The message ids each REQUEST_DATA_STREAM group sets."""
+HEARTBEAT_TYPES: dict[str, int] = {
+    "copter": event.MAV_TYPE_QUADROTOR,
+    "plane": event.MAV_TYPE_FIXED_WING,
+    "rover": event.MAV_TYPE_GROUND_ROVER,
+}
+"""HEARTBEAT.type for each kind the double plays (what ArduCopter, ArduPlane and ArduRover
+SITL send with their default frames)."""
 STREAM_GROUPS[event.MAV_DATA_STREAM_ALL] = tuple(
     msgid for group in STREAM_GROUPS.values() for msgid in group
 )
@@ -193,16 +200,16 @@ class Telemetry:
             | event.MAV_MODE_FLAG_STABILIZE_ENABLED
             | event.MAV_MODE_FLAG_MANUAL_INPUT_ENABLED
         )
-        if flight.mode != "STABILIZE":
+        if flight.mode not in ("STABILIZE", "MANUAL"):
             base_mode |= event.MAV_MODE_FLAG_GUIDED_ENABLED
         if flight.armed:
             base_mode |= event.MAV_MODE_FLAG_SAFETY_ARMED
         status = event.MAV_STATE_ACTIVE if flight.armed else event.MAV_STATE_STANDBY
         return self._mav.heartbeat_encode(
-            event.MAV_TYPE_QUADROTOR,
+            HEARTBEAT_TYPES[flight.kind],
             event.MAV_AUTOPILOT_ARDUPILOTMEGA,
             base_mode,
-            MODES[flight.mode],
+            flight.modes[flight.mode],
             status,
         )
 
