@@ -3,7 +3,7 @@
 Rules of this module (the trio driver in `sitl.radio` only sleeps and moves bytes):
 
 * Time is passed in; nothing here sleeps or reads a clock. Scheduled events (partition,
-  heal, node down/up) take effect lazily: every call first applies the events due by
+  heal, node down/up, loss) take effect lazily: every call first applies the events due by
   its `now`, so an event at `t` is in force for everything that happens from `t` on.
 * One channel, judged per receiver. A transmission occupies the air around its sender
   only: nodes within `range_m` of the sender (and on its side of any partition) sense it
@@ -34,7 +34,7 @@ import random
 from dataclasses import dataclass, field
 
 from .accounting import FrameRecord, NodeStats, Outcome
-from .faults import ChannelEvent, Heal, NodeDown, NodeUp, Partition
+from .faults import ChannelEvent, Heal, InForce, Loss, NodeDown, NodeUp, Partition
 from .motion import Motion, Position, distance
 
 TIME_EPSILON = 1e-9
@@ -140,6 +140,9 @@ class Channel:
         self._down: set[int] = set()
         self._epochs: dict[int, int] = {}
         self._side: dict[int, int] = {}
+        self._groups: tuple[frozenset[int], ...] = ()
+        self._loss = self.config.extra_loss
+        self._node_loss: dict[int, float] = {}
         self._events: list[tuple[float, int, ChannelEvent]] = []
         self._scheduled = 0
         self._air: list[Transmission] = []
@@ -182,6 +185,11 @@ class Channel:
         """False while a scheduled NodeDown is in force for `node`."""
         self.advance(now)
         return node not in self._down
+
+    def in_force(self, now: float) -> InForce:
+        """The partition, failures and extra losses in force at `now`."""
+        self.advance(now)
+        return InForce(frozenset(self._down), self._groups, self._loss, dict(self._node_loss))
 
     def epoch(self, node: int, now: float) -> int:
         """Counts the node's failures so far: a buffer from an older epoch is gone."""
@@ -252,14 +260,19 @@ class Channel:
         match event:
             case Partition(groups=groups):
                 self._side = {node: i for i, group in enumerate(groups) for node in group}
+                self._groups = groups
             case Heal():
-                self._side = {}
+                self._side, self._groups = {}, ()
             case NodeDown(node=node):
                 if node not in self._down:
                     self._down.add(node)
                     self._epochs[node] = self._epochs.get(node, 0) + 1
             case NodeUp(node=node):
                 self._down.discard(node)
+            case Loss(probability=p, node=None):
+                self._loss = p
+            case Loss(probability=p, node=int(node)):
+                self._node_loss[node] = p
 
     def _outcome(self, tx: Transmission, rx: int) -> Outcome:
         # Draw for every receiver every time, so one link's stream never depends on
@@ -272,7 +285,16 @@ class Channel:
             return blocked
         if fade >= self.config.reach(d):
             return Outcome.RANGE
-        return Outcome.RANDOM if extra < self.config.extra_loss else Outcome.DELIVERED
+        return Outcome.RANDOM if extra < self._link_loss(tx.src, rx) else Outcome.DELIVERED
+
+    def _link_loss(self, src: int, rx: int) -> float:
+        """The extra loss between two nodes: each loss that applies is independent."""
+        if src not in self._node_loss and rx not in self._node_loss:
+            return self._loss
+        keep = 1 - self._loss
+        for node in (src, rx):
+            keep *= 1 - self._node_loss.get(node, 0.0)
+        return 1 - keep
 
     def _blocked(self, tx: Transmission, rx: int, d: float) -> Outcome | None:
         """The reason `rx` cannot have received `tx` whatever the dice say, if any."""

@@ -1,4 +1,4 @@
-"""Faults scheduled on a simulated swarm: partitions and node failures.
+"""Faults scheduled on a simulated swarm: partitions, node failures and loss.
 
 Rules of this module:
 
@@ -7,6 +7,10 @@ Rules of this module:
 * A partition is a whole new map of who can hear whom (it replaces the previous one);
   `Heal` removes it. Failures are per node and do not nest: a second `NodeDown` of a
   node already down changes nothing.
+* Loss replaces the loss it names: `Loss(p)` the swarm-wide extra loss (which starts as
+  `RadioConfig.extra_loss`), `Loss(p, node=n)` node n's own. A frame between two nodes
+  survives each loss that applies to it independently (the global one, the sender's,
+  the receiver's).
 """
 
 from __future__ import annotations
@@ -47,5 +51,30 @@ class NodeUp:
     node: int
 
 
-ChannelEvent = Partition | Heal | NodeDown | NodeUp
+@dataclass(frozen=True, slots=True)
+class Loss:
+    """Set the extra random loss: swarm-wide, or for frames to and from one `node`."""
+
+    probability: float
+    node: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.probability <= 1:
+            raise ValueError("a loss probability must be in [0, 1]")
+
+
+ChannelEvent = Partition | Heal | NodeDown | NodeUp | Loss
 """Anything `Channel.schedule` accepts."""
+
+
+@dataclass(frozen=True, slots=True)
+class InForce:
+    """The faults in force on a channel at one instant."""
+
+    down: frozenset[int]
+    partition: tuple[frozenset[int], ...]
+    """The groups of the partition in force; empty when there is none."""
+    loss: float
+    """The swarm-wide extra loss."""
+    node_loss: dict[int, float]
+    """Each node's own extra loss, where it has one."""

@@ -28,7 +28,7 @@ from companion.transport import TransportClosed
 
 from .accounting import FrameRecord, NodeStats, Outcome
 from .channel import Channel, RadioConfig, Transmission
-from .faults import ChannelEvent, Heal, NodeDown, NodeUp, Partition
+from .faults import ChannelEvent, Heal, Loss, NodeDown, NodeUp, Partition
 from .motion import Line, Motion, Stationary, Waypoints
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "FrameRecord",
     "Heal",
     "Line",
+    "Loss",
     "NodeDown",
     "NodeStats",
     "NodeUp",
@@ -101,7 +102,7 @@ class RadioMedium:
         self.channel.set_motion(node, motion)
 
     def schedule(self, at: float, event: ChannelEvent) -> None:
-        """Make a partition, heal, node failure or recovery happen at time `at`."""
+        """Make a partition, heal, node failure, recovery or loss happen at time `at`."""
         self.channel.schedule(at, event)
 
     def stats(self, node: int) -> NodeStats:

@@ -11,14 +11,21 @@ Rules:
 - Positions on the radio's flat plane are metres east, north and up from `origin`
   (latitude, longitude), by `sitl.geo`.
 - Doubles are the built-in vehicle double (`sitl.vehicle.double`, named as such).
-- `snapshot()` is what the world knows that no node does: true positions, modes, and the
-  air's counters (frames, bytes, losses, airtime against the channel's capacity).
+- `snapshot()` is what the world knows that no node does: true positions, modes, the
+  air's counters (frames, bytes, losses, airtime against the channel's capacity), each
+  node's own counters, and the faults (`faults`: applied, by action; what is in force).
+- Faults (`sitl.world_faults`): the config's `faults` happen at their `at`, seconds after
+  the world started; with `control_port`, a loopback TCP socket takes more at run time.
+  Each applied fault is logged (logger `sitl.world`, one INFO line: time, source, what)
+  and counted. A fault changes the air only: a cut UAV's double keeps flying.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,9 +34,14 @@ import trio
 from .air import AirBridge, Tracked
 from .geo import to_local
 from .motion import Position
-from .radio import RadioConfig, RadioMedium, Stationary
+from .radio import NodeStats, RadioConfig, RadioMedium, Stationary
 from .vehicle.double import VehicleDouble
 from .vehicle.serve import serve_tcp
+from .world_faults import MoveGroundStation, WorldFault, serve_control
+
+log = logging.getLogger("sitl.world")
+GROUND_STATION_AT: Position = (0.0, 0.0, 2.0)
+"""Where the ground station's radio stands until moved: at the origin, 2 m up."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,6 +57,10 @@ class WorldConfig:
     seed: int = 1
     ready_after: float = 5.0
     speed: float = 10.0
+    faults: tuple[WorldFault, ...] = ()
+    """The plan: each fault with its `at`, in order (`sitl.world_faults.parse_plan`)."""
+    control_port: int | None = None
+    """A loopback TCP port for faults and status at run time; None: no control socket."""
 
 
 class World:
@@ -54,6 +70,8 @@ class World:
         self.config = config
         self.medium = RadioMedium(seed=config.seed, config=config.radio)
         self.bridge = AirBridge(self.medium, config.radio_base)
+        self.faults_applied: Counter[str] = Counter()
+        self.ground_station_at = GROUND_STATION_AT
         ground = config.origin[2]
         self.doubles = {
             node: VehicleDouble(
@@ -87,18 +105,49 @@ class World:
         async with trio.open_nursery() as nursery:
             gs = self.config.ground_station
             await nursery.start(
-                self.bridge.serve, gs, self.medium.attach(gs, Stationary((0.0, 0.0, 2.0)))
+                self.bridge.serve, gs, self.medium.attach(gs, Stationary(GROUND_STATION_AT))
             )
             for node, double in self.doubles.items():
                 radio = self.medium.attach(node, self._tracker(node))
                 await nursery.start(self.bridge.serve, node, radio)
                 await nursery.start(serve_tcp, double, self.autopilot_port(node))
+            if self.config.control_port is not None:
+                control = self.config.control_port
+                await nursery.start(serve_control, control, self.control, self.snapshot)
+            nursery.start_soon(self._run_plan)
             task_status.started()
+
+    async def _run_plan(self) -> None:
+        for fault in self.config.faults:
+            await trio.sleep_until(self.medium.channel.start + (fault.at or 0.0))
+            self.apply(fault, "plan")
+
+    def control(self, fault: WorldFault) -> dict[str, Any]:
+        """Apply a fault from the control socket; what the socket answers."""
+        return {"applied": self.apply(fault, "control"), "t": self._elapsed()}
+
+    def apply(self, fault: WorldFault, source: str) -> str:
+        """Apply `fault` now, log and count it; its description."""
+        now = trio.current_time()
+        match fault.event:
+            case MoveGroundStation(position=position):
+                self.ground_station_at = position
+                self.medium.set_motion(self.config.ground_station, Stationary(position))
+            case event:
+                self.medium.schedule(now, event)
+                self.medium.channel.advance(now)
+        self.faults_applied[fault.action] += 1
+        described = fault.describe()
+        log.info("fault t=%.3f source=%s %s", self._elapsed(), source, described)
+        return described
+
+    def _elapsed(self) -> float:
+        return round(trio.current_time() - self.medium.channel.start, 3)
 
     def links(self) -> list[list[int]]:
         """Node pairs (the ground station included) within reliable range of each other."""
         channel, now = self.medium.channel, trio.current_time()
-        nodes = sorted([self.config.ground_station, *self.doubles])
+        nodes = self._nodes()
         where = {node: channel.position(node, now) for node in nodes}
         return [
             [a, b]
@@ -129,6 +178,8 @@ class World:
             "t": round(elapsed, 3),
             "vehicles": vehicles,
             "links": self.links(),
+            "nodes": {str(node): _node_figures(self.medium.stats(node)) for node in self._nodes()},
+            "faults": self._faults(),
             "air": {
                 "frames_sent": total.frames_sent,
                 "bytes_sent": total.bytes_sent,
@@ -139,3 +190,26 @@ class World:
                 "capacity_bytes": self.config.radio.air_rate / 8 * elapsed,
             },
         }
+
+    def _nodes(self) -> list[int]:
+        return sorted([self.config.ground_station, *self.doubles])
+
+    def _faults(self) -> dict[str, Any]:
+        in_force = self.medium.channel.in_force(trio.current_time())
+        return {
+            "applied": dict(sorted(self.faults_applied.items())),
+            "down": sorted(in_force.down),
+            "partition": [sorted(group) for group in in_force.partition],
+            "loss": in_force.loss,
+            "node_loss": {str(node): p for node, p in sorted(in_force.node_loss.items())},
+            "ground_station": list(self.ground_station_at),
+        }
+
+
+def _node_figures(stats: NodeStats) -> dict[str, Any]:
+    return {
+        "frames_sent": stats.frames_sent,
+        "frames_discarded": stats.frames_discarded,
+        "frames_received": stats.frames_received,
+        "lost": {outcome.name.lower(): n for outcome, n in stats.lost.items()},
+    }

@@ -3,12 +3,19 @@
     python -m sitl.demo.world_process --config world.json --out world.jsonl
 
 Rules:
-- `world.json` holds `sitl.world.WorldConfig`'s fields (`radio` as RadioConfig's fields).
+- `world.json` holds `sitl.world.WorldConfig`'s fields (`radio` as RadioConfig's fields;
+  `faults` as a list of timed fault objects, `sitl.world_faults`, e.g.
+  [{"at": 60, "cut": 2}, {"at": 90, "restore": 2}]; `control_port` for faults and status
+  at run time: send `{"cut": 2}` or `status` as one line to 127.0.0.1:control_port).
+  A bad fault in world.json stops the process before it starts (exit 2, the reason on
+  stderr).
+- Logs to stderr: one line per fault applied (`fault t=... source=plan|control ...`).
 - Prints "world ready" on stdout once every radio port and autopilot port is listening.
 - `world.jsonl`: a header line (origin, range, node ids, air rate), then one sample per
   second: time, each vehicle's true position and mode, the node pairs within reliable
-  radio range (`range_m * fade_start`), and the air's cumulative counters. Flushed per
-  line, so a reader can follow it while the run goes on.
+  radio range (`range_m * fade_start`), the air's cumulative counters, each node's, and
+  the faults applied and in force. Flushed per line, so a reader can follow it while the
+  run goes on.
 - SIGTERM or SIGINT: one last sample, then exit 0.
 """
 
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 import time
@@ -27,6 +35,7 @@ import trio
 
 from sitl.radio import RadioConfig
 from sitl.world import World, WorldConfig
+from sitl.world_faults import FaultError, parse_plan
 
 
 def load_world_config(path: Path) -> WorldConfig:
@@ -34,6 +43,7 @@ def load_world_config(path: Path) -> WorldConfig:
     raw["origin"] = tuple(raw["origin"])
     raw["homes"] = {int(node): tuple(home) for node, home in raw["homes"].items()}
     raw["radio"] = RadioConfig(**raw.get("radio", {}))
+    raw["faults"] = parse_plan(raw.get("faults", []))
     return WorldConfig(**raw)
 
 
@@ -78,7 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    config = load_world_config(args.config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        config = load_world_config(args.config)
+    except FaultError as error:
+        parser.error(f"{args.config}: {error}")
     with args.out.open("w", encoding="utf-8") as out:
         trio.run(serve, config, out)
     return 0
