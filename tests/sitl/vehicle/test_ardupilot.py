@@ -5,8 +5,8 @@ prints what SITL prints), and the double's smoke test against a real arducopter 
 from __future__ import annotations
 
 import json
-import os
 import sys
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
@@ -15,12 +15,17 @@ import trio
 from dialects import event
 from sitl.vehicle.ardupilot import (
     ENV_BINARY,
+    ENV_DIR,
+    SYSID_NAME,
     ArduPilotUnavailable,
     SitlConfig,
     SitlFailed,
     find_binary,
+    free_instances,
     running_sitl,
+    skip_reason,
 )
+from sitl.vehicle.ardupilot_defaults import Vehicle
 
 from . import HOME, Companion, waypoint
 
@@ -42,11 +47,11 @@ def stand_in(tmp_path: Path, *, line: str, on_term: str = "signal.SIG_DFL") -> P
     return path
 
 
-def test_command_line_sets_instance_model_home_defaults_and_wipe(tmp_path: Path) -> None:
+def test_command_line_sets_instance_model_home_defaults_sysid_and_wipe(tmp_path: Path) -> None:
     config = SitlConfig(
         tmp_path / "arducopter", instance=2, system_id=7, defaults=tmp_path / "copter.parm"
     )
-    command = config.command(tmp_path / "sysid.parm")
+    command = config.command(tmp_path)
     assert config.port == 5780
     assert command == [
         str(tmp_path / "arducopter"),
@@ -57,20 +62,41 @@ def test_command_line_sets_instance_model_home_defaults_and_wipe(tmp_path: Path)
         "--home",
         "-35.363261,149.16523,584.0,0.0",
         "--defaults",
-        f"{tmp_path / 'copter.parm'},{tmp_path / 'sysid.parm'}",
+        ",".join(str(tmp_path / n) for n in ("event-defaults.parm", "copter.parm", SYSID_NAME)),
+        "--sysid",
+        "7",
         "--speedup",
         "1.0",
         "-w",
     ]
+    older = SitlConfig(tmp_path / "arducopter", system_id=7, version=(4, 6)).command(tmp_path)
+    assert "--sysid" not in older, "SITL before 4.7 has no --sysid"
+    rover = SitlConfig(tmp_path / "ardurover", vehicle=Vehicle.ROVER).command(tmp_path)
+    assert rover[rover.index("--model") + 1] == "rover"
+
+
+def test_the_projects_own_minimal_defaults_per_vehicle(tmp_path: Path) -> None:
+    SitlConfig(tmp_path / "arducopter", system_id=9).write_params(tmp_path)
+    copter = (tmp_path / "event-defaults.parm").read_text().splitlines()
+    assert copter[:2] == ["FRAME_CLASS 1", "FRAME_TYPE 0"]
+    assert "INS_ACCOFFS_X 0.001" in copter
+    assert "INS_ACC2OFFS_Z 0.001" in copter
+    assert (tmp_path / SYSID_NAME).read_text() == "MAV_SYSID 9\n"
+    SitlConfig(tmp_path / "arduplane", vehicle=Vehicle.PLANE).write_params(tmp_path)
+    plane = (tmp_path / "event-defaults.parm").read_text()
+    assert "FRAME_CLASS" not in plane
+    assert "INS_ACCOFFS_X 0.001" in plane
 
 
 def test_find_binary_takes_the_argument_then_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     binary = stand_in(tmp_path, line="x")
+    monkeypatch.delenv(ENV_DIR, raising=False)
     assert find_binary(binary) == binary
     monkeypatch.setenv(ENV_BINARY, str(binary))
     assert find_binary() == binary
+    assert skip_reason() is None
     monkeypatch.setenv(ENV_BINARY, str(tmp_path / "missing"))
     with pytest.raises(ArduPilotUnavailable, match="not an executable"):
         find_binary()
@@ -78,6 +104,22 @@ def test_find_binary_takes_the_argument_then_the_environment(
     monkeypatch.setitem(sys.modules, "dronekit_sitl", None)  # as here: not installed
     with pytest.raises(ArduPilotUnavailable, match=ENV_BINARY):
         find_binary()
+    assert ENV_DIR in (skip_reason() or "")
+
+
+def test_find_binary_takes_each_vehicle_from_the_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ENV_BINARY, raising=False)
+    monkeypatch.setenv(ENV_DIR, str(tmp_path))
+    copter = stand_in(tmp_path, line="x")
+    assert find_binary() == copter
+    assert skip_reason(Vehicle.PLANE) is None
+    with pytest.raises(ArduPilotUnavailable, match="not an executable arduplane"):
+        find_binary(vehicle=Vehicle.PLANE)
+    monkeypatch.delenv(ENV_DIR)
+    monkeypatch.setenv(ENV_BINARY, str(copter))
+    assert ENV_DIR in (skip_reason(Vehicle.ROVER) or ""), "the copter binary is no rover"
 
 
 async def test_running_sitl_waits_for_the_listening_line_then_terminates(
@@ -92,12 +134,12 @@ async def test_running_sitl_waits_for_the_listening_line_then_terminates(
         argv = json.loads((workdir / "argv.json").read_text())
     assert sitl.process.returncode is not None
     assert argv[argv.index("-I") + 1] == "1"
-    params_file = Path(argv[argv.index("--defaults") + 1])
-    assert params_file.read_text() == "MAV_SYSID 3\n", "ArduPilot 4.7 and later"
+    sysid_file = Path(argv[argv.index("--defaults") + 1].split(",")[-1])
+    assert sysid_file.read_text() == "MAV_SYSID 3\n", "ArduPilot 4.7 and later"
     assert "Waiting for connection" in sitl.log.read_text()
     older = SitlConfig(binary, instance=1, system_id=3, version=(4, 6))
     async with running_sitl(older, workdir=workdir, start_timeout=30):
-        assert params_file.read_text() == "SYSID_THISMAV 3\n"
+        assert sysid_file.read_text() == "SYSID_THISMAV 3\n"
 
 
 async def test_a_sitl_that_ignores_sigterm_is_killed(tmp_path: Path) -> None:
@@ -111,27 +153,72 @@ async def test_a_sitl_that_exits_early_is_reported(tmp_path: Path) -> None:
     binary = tmp_path / "arducopter"
     binary.write_text(f"#!{sys.executable}\nprint('bad option')\nraise SystemExit(2)\n")
     binary.chmod(0o755)
-    with pytest.raises(SitlFailed, match="exited with status 2"):
+    with pytest.raises(SitlFailed, match="exited with status 2:\n  bad option"):
         async with running_sitl(SitlConfig(binary), start_timeout=30):
+            pytest.fail("SITL should not have started")
+
+
+async def test_a_sitl_that_cannot_bind_is_reported_in_its_own_words(tmp_path: Path) -> None:
+    line = "bind port 5760 for SERIAL0\\nbind failed on port 5760 - Address already in use"
+    with pytest.raises(SitlFailed, match=r"could not start:\n.*\n  bind failed on port 5760"):
+        async with running_sitl(SitlConfig(stand_in(tmp_path, line=line)), start_timeout=30):
             pytest.fail("SITL should not have started")
 
 
 def test_upload_and_fly_smoke_test_on_real_arducopter(tmp_path: Path) -> None:
     """The double's mission smoke test, against the real thing. A plain test that runs trio
     itself, so that the skip reason reaches pytest's summary unwrapped."""
-    if not os.environ.get(ENV_BINARY):
-        pytest.skip(
-            "EVENT_ARDUPILOT_BINARY not set: ArduPilot SITL tests need a local arducopter binary"
-        )
+    if reason := skip_reason():
+        pytest.skip(reason)
     trio.run(_smoke_test, tmp_path)
 
 
+def test_four_copters_at_once_each_with_its_system_id(tmp_path: Path) -> None:
+    """Four SITL copters side by side, each in its own directory: each one's HEARTBEAT
+    carries the system id it was given (set with --sysid and MAV_SYSID)."""
+    if reason := skip_reason():
+        pytest.skip(reason)
+    trio.run(_four_copters, tmp_path)
+
+
+async def _four_copters(tmp_path: Path) -> None:
+    instances = free_instances(4, first=20)
+    configs = [
+        SitlConfig(find_binary(), instance=n, system_id=40 + i, speedup=5)
+        for i, n in enumerate(instances)
+    ]
+    heard: dict[int, int] = {}
+    async with AsyncExitStack() as stack:
+        for config in configs:
+            workdir = tmp_path / f"copter-{config.system_id}"
+            sitl = await stack.enter_async_context(running_sitl(config, workdir=workdir))
+            stream = await stack.enter_async_context(
+                await trio.open_tcp_stream("127.0.0.1", sitl.port)
+            )
+            heard[config.system_id] = await _heartbeat_source(stream)
+    assert heard == {40: 40, 41: 41, 42: 42, 43: 43}
+    assert len({(tmp_path / f"copter-{n}" / "eeprom.bin").stat().st_ino for n in heard}) == 4
+
+
+async def _heartbeat_source(stream: trio.abc.Stream) -> int:
+    """The system id of the first autopilot HEARTBEAT on `stream`."""
+    parser = event.MAVLink(None)
+    parser.robust_parsing = True  # SITL's console text may precede the MAVLink
+    with trio.fail_after(120):
+        while True:
+            for message in parser.parse_buffer(await stream.receive_some()) or []:
+                if message.get_type() == "HEARTBEAT" and message.get_srcComponent() == 1:
+                    return int(message.get_srcSystem())
+
+
 async def _smoke_test(tmp_path: Path) -> None:
-    config = SitlConfig(find_binary(), instance=3, system_id=1, speedup=5)
+    [instance] = free_instances(1, first=3)
+    config = SitlConfig(find_binary(), instance=instance, system_id=1, speedup=5)
     async with running_sitl(config, workdir=tmp_path / "sitl") as sitl:
         stream = await trio.open_tcp_stream("127.0.0.1", sitl.port)
         async with stream, trio.open_nursery() as nursery:
             companion = Companion(stream)
+            companion.parser.robust_parsing = True  # SITL's console text may precede it
             nursery.start_soon(companion.read_loop)
             await _upload_and_fly(companion)
             nursery.cancel_scope.cancel()
