@@ -6,7 +6,6 @@ Skipped, with the reason printed, without a binary."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -28,7 +27,13 @@ from companion.transport import open_udp_bind
 from dialects import event
 from groundstation.commands import parse_command, to_messages
 from sitl.provisioning import provision_fleet, write_agent_config
-from sitl.vehicle.ardupilot import ENV_BINARY, SitlConfig, find_binary, running_sitl
+from sitl.vehicle.ardupilot import (
+    SitlConfig,
+    find_binary,
+    free_instances,
+    running_sitl,
+    skip_reason,
+)
 
 from .test_agent_e2e import HOME, survey
 
@@ -69,7 +74,8 @@ class Ground:
 @asynccontextmanager
 async def flying(tmp_path: Path) -> AsyncIterator[tuple[Ground, Agent]]:
     files = provision_fleet(tmp_path / "fleet", (UAV,))
-    sitl_config = SitlConfig(find_binary(), instance=4, system_id=UAV, speedup=SPEEDUP)
+    [instance] = free_instances(1, first=4)
+    sitl_config = SitlConfig(find_binary(), instance=instance, system_id=UAV, speedup=SPEEDUP)
     async with (
         running_sitl(sitl_config, workdir=tmp_path / "sitl") as sitl,
         open_udp_bind("127.0.0.1", 0) as radio,
@@ -96,11 +102,8 @@ async def flying(tmp_path: Path) -> AsyncIterator[tuple[Ground, Agent]]:
 
 def test_mission_retask_and_abort_on_ardupilot_sitl(tmp_path: Path) -> None:
     """A plain test that runs trio itself, so the skip reason reaches pytest's summary."""
-    if not os.environ.get(ENV_BINARY):
-        pytest.skip(
-            "EVENT_ARDUPILOT_BINARY not set: the agent's ArduPilot SITL test needs a local "
-            "arducopter binary (the same flow runs against the vehicle double)"
-        )
+    if reason := skip_reason():
+        pytest.skip(f"{reason} (the same flow runs against the vehicle double)")
     trio.run(_mission_retask_abort, tmp_path)
 
 
