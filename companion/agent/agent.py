@@ -143,6 +143,27 @@ class Agent:
             self.counters["commands_interrupted"] += 1
         self._interrupted = []
 
+    def _named_outcome(self) -> dict[str, Any]:
+        """The command outcome this status report names: the final outcomes still being
+        repeated take turns (a second way to the ground station, beside the repeated
+        EVENT_ACKs), else the last command's."""
+        pending = self.running.next_named()
+        if pending is not None:
+            src, seq, _, outcome, reason, *_ = pending
+            return {
+                "last_source": src,
+                "last_seq": seq,
+                "last_outcome": outcome,
+                "last_reason": reason,
+            }
+        src, seq = self._last_command
+        return {
+            "last_source": src,
+            "last_seq": seq,
+            "last_outcome": self._last_outcome,
+            "last_reason": self._last_reason,
+        }
+
     def _repeat_outcomes(self) -> None:
         """Final outcomes go again with each status report, a few times (`running.py`)."""
         for src, seq, kind, outcome, reason, *_ in self.running.repeat():
@@ -288,11 +309,8 @@ class Agent:
                     mission_id=self._mission_id,
                     outbox_depth=depth,
                     state=self._agent_state(),
-                    last_outcome=self._last_outcome,
                     gateway_hops=self._hops(),
-                    last_source=self._last_command[0],
-                    last_seq=self._last_command[1],
-                    last_reason=self._last_reason,
+                    **self._named_outcome(),
                 )
                 self.runtime.send(self.ground, status(report, fleet_time, flags))
                 self.counters["status_sent"] += 1

@@ -14,7 +14,9 @@ Rules:
   downtime count): often at first, then further and further apart, for 15 minutes. A
   ground station that was restarting again and again, or out of reach for minutes,
   still hears it, whatever the status interval. Repeats are idempotent for the ground
-  station (one cloud record per outcome).
+  station (one cloud record per outcome). While an outcome is being repeated, the status
+  reports also name it, in turn with the others (`next_named`): EVENT_STATUS is a second
+  way to the ground station.
 - One small JSON file, replaced durably: {"running": [[sender, seq, EVENT_MSG_TYPE]],
   "outcomes": [[sender, seq, EVENT_MSG_TYPE, outcome, reason, ended at, repeats done]]}. An
   unreadable file is logged and set aside, never fatal. Bounded by `MAX_RUNNING` each.
@@ -53,6 +55,7 @@ class RunningCommands:
         self.path = path
         self._running: list[Running] = []
         self.outcomes: list[Outcome] = []
+        self._turn = -1
 
     @classmethod
     def interrupted(
@@ -76,6 +79,14 @@ class RunningCommands:
         ended = (*command, outcome, reason, self.clock(), 0)
         self.outcomes = [*self.outcomes, ended][-MAX_RUNNING:]
         self._save()
+
+    def next_named(self) -> Outcome | None:
+        """The outcome still being repeated whose turn it is to be named in a status report
+        (each in turn), or None."""
+        if not self.outcomes:
+            return None
+        self._turn = (self._turn + 1) % len(self.outcomes)
+        return self.outcomes[self._turn]
 
     def repeat(self) -> list[Outcome]:
         """A status report goes now: the outcomes due again (`REPEAT_AFTER`)."""

@@ -74,3 +74,22 @@ def test_a_ledger_with_an_impossible_repeat_count_is_set_aside(tmp_path: Path) -
     ledger, _ = RunningCommands.interrupted(path, Clock())
     assert ledger.outcomes == []
     assert (tmp_path / "running.json.unreadable").exists()
+
+
+def test_status_reports_name_each_outcome_being_repeated_in_turn(tmp_path: Path) -> None:
+    """A second way to the ground station: the soak saw every repeated EVENT_ACK of one
+    outcome lost while that UAV's status reports came through."""
+    clock = Clock()
+    ledger = RunningCommands(clock, tmp_path / "running.json")
+    assert ledger.next_named() is None
+    for seq in (40, 41):
+        command = (GS, seq, event.EVENT_MSG_TYPE_PARAM_UPDATE)
+        ledger.started(command)
+        ledger.finished(command, event.EVENT_OUTCOME_COMPLETED, f"done {seq}")
+    named = [ledger.next_named() for _ in range(4)]
+    assert [(o[1], o[4]) for o in named if o is not None] == [
+        (40, "done 40"),
+        (41, "done 41"),
+        (40, "done 40"),
+        (41, "done 41"),
+    ]
