@@ -29,8 +29,8 @@ async def test_nodes_restarted_from_poisoned_reservations_talk_and_say_so(
     # swarm opens only once the station hears both UAVs: the poisoned UAV talks.
     async with open_swarm(files, uplink_url="http://127.0.0.1:9") as swarm:
         await swarm.detect(UAVS[0], 1)  # a seq taken from a counter numbered afresh
-        gateway = swarm.station.gateway
-        await swarm.until(lambda: gateway.counters["arrived"] >= 1, "the detection arrives")
+        numbering = swarm.agents[UAVS[0]].runtime.stack.reliable.numbering
+        await swarm.until(lambda: numbering.status()["next"] is not None, "a seq is taken")
         station = await swarm.station.write_status()
         agent = swarm.agents[UAVS[0]].snapshot()
         written = json.loads(swarm.station.status_path.read_text())
