@@ -161,12 +161,20 @@ def delta(world: WorldRun, node: int, key: str) -> Callable[[dict[str, Any]], in
     return lambda status: figure(status) - start
 
 
-def test_cut_restore_and_partition_at_run_time(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def world_with_hosts(tmp_path: Path) -> Iterator[tuple[WorldRun, Host, Host, Host]]:
+    """A world process without planned faults and three hosts on its radios: UAVs 1 and
+    2 and the ground station, each radio told where its host is."""
     with world_process(tmp_path, []) as (world, base), contextlib.ExitStack() as hosts:
         uav1, uav2, gs = Host(base + 1), Host(base + 2), Host(base + GS)
         for host in (uav1, uav2, gs):
             host.send(b"hello")  # each radio now knows where its host is
             hosts.enter_context(contextlib.closing(host.sock))
+        yield world, uav1, uav2, gs
+
+
+def test_cut_restore_and_partition_at_run_time(tmp_path: Path) -> None:
+    with world_with_hosts(tmp_path) as (world, uav1, uav2, gs):
         exchange(uav1, gs, "uav 1 reaches the ground station")
         exchange(gs, uav1, "the ground station reaches uav 1")
 
@@ -215,11 +223,7 @@ def test_cut_restore_and_partition_at_run_time(tmp_path: Path) -> None:
 
 
 def test_loss_and_moving_the_ground_station_at_run_time(tmp_path: Path) -> None:
-    with world_process(tmp_path, []) as (world, base), contextlib.ExitStack() as hosts:
-        uav1, uav2, gs = Host(base + 1), Host(base + 2), Host(base + GS)
-        for host in (uav1, uav2, gs):
-            host.send(b"hello")  # each radio now knows where its host is
-            hosts.enter_context(contextlib.closing(host.sock))
+    with world_with_hosts(tmp_path) as (world, uav1, uav2, gs):
         exchange(uav1, gs, "uav 1 reaches the ground station")
 
         # Loss on one node: all of uav 2's frames lost, the ground station unaffected.
