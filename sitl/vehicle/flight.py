@@ -22,6 +22,8 @@ Rules of this module:
 * The mission in AUTO runs item by item: DO items at once, each NAV item flown as legs;
   MISSION_ITEM_REACHED at the simulated instant the item's legs end; at the end the
   copter loiters (in the air) or disarms (on the ground), as `ModeAuto::exit_mission`.
+  A copter's NAV_LAND item ends otherwise (`ModeAuto::verify_land`, seen in SITL 4.7):
+  landed, it disarms with no MISSION_ITEM_REACHED, and the mission goes back to item 1.
 * `kind` plane or rover (ArduPlane, ArduRover, simplified): their modes, arming in any
   mode, AUTO allowed on the ground; armed in AUTO the mission runs at once (a plane
   climbs for its NAV_TAKEOFF, a rover keeps to the ground). No LAND mode; RTL flies home
@@ -443,6 +445,12 @@ class Flight:
         if seq > len(items):
             # The mission was cut short by an upload while this item flew.
             self._mission_complete(now)
+            return
+        if self.kind == "copter" and items[seq - 1].command == NAV_LAND:
+            # `ModeAuto::verify_land`: landed, it disarms without MISSION_ITEM_REACHED,
+            # and the disarm resets the mission, which loads its first item again.
+            self.disarm()
+            self._run_item(1, now)
             return
         if items[seq - 1].command == NAV_WAYPOINT:
             self._downlink.text(event.MAV_SEVERITY_INFO, f"Reached command #{seq}")
