@@ -1,147 +1,121 @@
-"""The agent end to end against real ArduPilot SITL, when `EVENT_ARDUPILOT_BINARY` names an
-arducopter binary: the same flow as the vehicle double's test (a sealed 20-waypoint
-mission assign, read back and flown in AUTO, a retask, an abort to RTL), on the real
-clock, over real sockets (SITL's TCP 5760 + 10 * instance; the radio as UDP on loopback).
-Skipped, with the reason printed, without a binary."""
+"""The agent end to end against real ArduPilot SITL, one test per vehicle kind the fleet
+table names: a sealed mission assign read back and started (copter: GUIDED takeoff then
+AUTO; plane: a takeoff item then AUTO; rover: AUTO), a parameter update read back from
+SITL itself, a retask (GUIDED), an abort (RTL, or HOLD on a rover); and the link-loss
+policy, RTL seen in SITL's own HEARTBEAT once the ground station falls silent. Real
+clock, real sockets (SITL's TCP 5760 + 10 * instance and SERIAL1 beside it; the radio as
+UDP on loopback). Each test skips, with its reason, unless `EVENT_ARDUPILOT_DIR` names a
+directory holding that vehicle's binary (or `EVENT_ARDUPILOT_BINARY` an arducopter); the
+same flows run against the vehicle double in test_agent_e2e.py."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 
-from companion.agent.agent import Agent
-from companion.agent.assembly import open_agent
-from companion.agent.config import load_config
-from companion.node import NodeStack
-from companion.reliability.events import Acknowledged
-from companion.runtime import StackRuntime
-from companion.security.keystore import load_node_keys
-from companion.settings import Endpoint
-from companion.transport import open_udp_bind
 from dialects import event
-from groundstation.commands import parse_command, to_messages
-from sitl.provisioning import provision_fleet, write_agent_config
-from sitl.vehicle.ardupilot import (
-    SitlConfig,
-    find_binary,
-    free_instances,
-    running_sitl,
-    skip_reason,
-)
+from sitl.vehicle.ardupilot import skip_reason
+from sitl.vehicle.ardupilot_defaults import Vehicle
 
-from .test_agent_e2e import HOME, survey
+from .sitl_flight import Flight, flying
+from .test_agent_e2e import HOME, metres, survey
 
-UAV, GS = 1, 255
-SPEEDUP = 5
+COMPLETED = [event.EVENT_OUTCOME_ACCEPTED, event.EVENT_OUTCOME_COMPLETED]
+ABORT = {
+    Vehicle.COPTER: ("rtl", "RTL"),
+    Vehicle.PLANE: ("rtl", "RTL"),
+    Vehicle.ROVER: ("hold", "HOLD"),
+}
 
 
-@dataclass
-class Ground:
-    runtime: StackRuntime
-
-    def telemetry(self) -> list[Any]:
-        return [
-            a.messages[0]
-            for a in self.runtime.stack.arrived
-            if a.messages[0].get_msgId() == event.MAVLINK_MSG_ID_EVENT_TELEMETRY
-        ]
-
-    def mode(self) -> int | None:
-        found = self.telemetry()
-        return found[-1].custom_mode if found else None
-
-    async def command(self, obj: dict[str, Any], limit: float = 600.0) -> list[int]:
-        head, attached = to_messages(parse_command(obj))
-        seq = self.runtime.send(UAV, head, attached=attached)
-        with trio.fail_after(limit):
-            while True:
-                outcomes = [
-                    e.outcome
-                    for e in self.runtime.stack.events
-                    if isinstance(e, Acknowledged) and e.seq == seq
-                ]
-                if outcomes and outcomes[-1] != event.EVENT_OUTCOME_ACCEPTED:
-                    return outcomes
-                await trio.sleep(1)
-
-
-@asynccontextmanager
-async def flying(tmp_path: Path) -> AsyncIterator[tuple[Ground, Agent]]:
-    files = provision_fleet(tmp_path / "fleet", (UAV,))
-    [instance] = free_instances(1, first=4)
-    sitl_config = SitlConfig(find_binary(), instance=instance, system_id=UAV, speedup=SPEEDUP)
-    async with (
-        running_sitl(sitl_config, workdir=tmp_path / "sitl") as sitl,
-        open_udp_bind("127.0.0.1", 0) as radio,
-    ):
-        radio_port = radio.local_address[1]
-        write_agent_config(
-            files,
-            UAV,
-            radio=f"udp:127.0.0.1:{radio_port}",
-            autopilot=f"tcp:127.0.0.1:{sitl.port}",
-            detector_port=14699,
-        )
-        config = replace(
-            load_config(files.agent_config(UAV)), detector=Endpoint("udp", "127.0.0.1", 0)
-        )
-        stack = NodeStack(load_node_keys(files.keys(GS)), config.link_key, gateway=True)
-        ground = Ground(StackRuntime(stack, radio))
-        async with open_agent(config) as agent, trio.open_nursery() as nursery:
-            nursery.start_soon(ground.runtime.run)
-            await nursery.start(agent.run)
-            yield ground, agent
-            nursery.cancel_scope.cancel()
-
-
-def test_mission_retask_and_abort_on_ardupilot_sitl(tmp_path: Path) -> None:
-    """A plain test that runs trio itself, so the skip reason reaches pytest's summary."""
-    if reason := skip_reason():
+def run_on_sitl(vehicle: Vehicle, test: Any, *args: Any) -> None:
+    """Run `test` under trio, or skip with the reason there is no `vehicle` binary. A
+    plain test that runs trio itself, so the skip reason reaches pytest's summary."""
+    if reason := skip_reason(vehicle):
         pytest.skip(f"{reason} (the same flow runs against the vehicle double)")
-    trio.run(_mission_retask_abort, tmp_path)
+    trio.run(test, *args)
 
 
-async def _mission_retask_abort(tmp_path: Path) -> None:
-    items = survey(20)
-    async with flying(tmp_path) as (ground, agent):
-        with trio.fail_after(300):  # SITL's EKF and GPS settle, routes form
-            while not (agent.adapter.state.connected and ground.telemetry()):
-                await trio.sleep(1)
-            await trio.sleep(30)
+@pytest.mark.parametrize("vehicle", list(Vehicle), ids=lambda v: v.value)
+def test_mission_parameters_retask_and_abort_on_ardupilot_sitl(
+    tmp_path: Path, vehicle: Vehicle
+) -> None:
+    run_on_sitl(vehicle, _mission_parameters_retask_abort, tmp_path, vehicle)
+
+
+def test_link_loss_policy_rtl_on_ardupilot_sitl(tmp_path: Path) -> None:
+    run_on_sitl(Vehicle.COPTER, _link_loss_rtl, tmp_path)
+
+
+async def _start_mission(flight: Flight, vehicle: Vehicle) -> None:
+    """A 10-waypoint survey assigned and started; SITL itself flies it in AUTO."""
+    params: dict[str, Any] = {"mission_id": 7, "items": survey(10), "start": True}
+    if vehicle is not Vehicle.ROVER:
+        params["takeoff"] = True
+    outcomes = await flight.ground.command(
+        {"command_id": "m7", "type": "mission_assign", "params": params}
+    )
+    assert outcomes == COMPLETED
+    await flight.autopilot.wait_mode("AUTO")
+    # SITL's own position: in the air (copter, plane), or off home (rover).
+    if vehicle is Vehicle.ROVER:
+        await flight.autopilot.wait_until(lambda a: _off_home(a.position) > 10)
+    else:
+        await flight.autopilot.wait_until(lambda a: _relative_alt(a.position) > 10)
+
+
+def _relative_alt(position: Any) -> float:
+    return -1.0 if position is None else position.relative_alt / 1000
+
+
+def _off_home(position: Any) -> float:
+    if position is None:
+        return -1.0
+    return metres((position.lat / 1e7, position.lon / 1e7), HOME[:2])
+
+
+async def _mission_parameters_retask_abort(tmp_path: Path, vehicle: Vehicle) -> None:
+    async with flying(tmp_path, vehicle) as flight:
+        ground, agent, autopilot = flight.ground, flight.agent, flight.autopilot
+        await _start_mission(flight, vehicle)
         outcomes = await ground.command(
             {
-                "command_id": "m7",
-                "uav": UAV,
-                "type": "mission_assign",
-                "params": {"mission_id": 7, "items": items, "start": True, "takeoff": True},
+                "command_id": "p1",
+                "type": "param_update",
+                "params": {"name": "BATT_CAPACITY", "value": 4321, "type": "int32"},
             }
         )
-        assert outcomes == [event.EVENT_OUTCOME_ACCEPTED, event.EVENT_OUTCOME_COMPLETED]
-        with trio.fail_after(120):
-            while ground.mode() != 3:  # AUTO
-                await trio.sleep(1)
+        assert outcomes == COMPLETED
+        assert await autopilot.read_param("BATT_CAPACITY") == 4321
         target = (HOME[0] + 0.0009, HOME[1] + 0.0009)
         outcomes = await ground.command(
             {
                 "command_id": "r1",
-                "uav": UAV,
                 "type": "retask",
                 "params": {"lat": target[0], "lon": target[1], "alt": 40.0},
             }
         )
-        assert outcomes[-1] == event.EVENT_OUTCOME_COMPLETED
-        assert agent.adapter.state.mode == "GUIDED"
+        assert outcomes == COMPLETED
+        await autopilot.wait_mode("GUIDED")
+        action, mode = ABORT[vehicle]
         outcomes = await ground.command(
-            {"command_id": "a1", "uav": UAV, "type": "mission_abort", "params": {"action": "rtl"}}
+            {"command_id": "a1", "type": "mission_abort", "params": {"action": action}}
         )
-        assert outcomes[-1] == event.EVENT_OUTCOME_COMPLETED
-        assert agent.adapter.state.mode == "RTL"
-        with trio.fail_after(600):
-            while agent.adapter.state.armed:
-                await trio.sleep(2)
+        assert outcomes == COMPLETED
+        await autopilot.wait_mode(mode)
+        assert agent.adapter.state.mode == mode
+        if vehicle is Vehicle.COPTER:
+            with trio.fail_after(600):  # RTL lands and disarms
+                while agent.adapter.state.armed:
+                    await trio.sleep(2)
+
+
+async def _link_loss_rtl(tmp_path: Path) -> None:
+    async with flying(tmp_path, link_loss="rtl", link_loss_timeout=10) as flight:
+        await _start_mission(flight, Vehicle.COPTER)
+        flight.cut_radio.cancel()
+        await flight.autopilot.wait_mode("RTL", limit=180)
+        assert flight.agent.link_loss.lost
