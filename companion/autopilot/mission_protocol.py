@@ -70,6 +70,17 @@ KEPT_PARAMS: dict[int, tuple[int, ...]] = {
     event.MAV_CMD_DO_CHANGE_SPEED: (0, 1),
 }
 """Parameters (0-based) ArduCopter stores and reports back, per command we upload."""
+STORED_IN_LOCATION = frozenset(
+    {
+        event.MAV_CMD_NAV_WAYPOINT,
+        event.MAV_CMD_NAV_LOITER_UNLIM,
+        event.MAV_CMD_NAV_LOITER_TIME,
+        event.MAV_CMD_NAV_LAND,
+        event.MAV_CMD_NAV_TAKEOFF,
+    }
+)
+"""Commands we upload that ArduPilot keeps a location for (`AP_Mission::stored_in_location`):
+the others (RTL, DO items) read back with frame GLOBAL and no position, whatever was sent."""
 
 _INT_FRAMES = {
     event.MAV_FRAME_GLOBAL_INT: event.MAV_FRAME_GLOBAL,
@@ -141,7 +152,8 @@ class MissionItem:
 
         ArduPilot packs items into 15 bytes (AP_Mission::mavlink_int_to_mission_cmd) and
         reports them back from that: the command always; latitude, longitude and
-        altitude (whole cm) and a plain frame (no _INT variant) for NAV commands only;
+        altitude (whole cm) and a plain frame (no _INT variant) only for commands it
+        keeps a location for (`STORED_IN_LOCATION`: not RTL);
         and only the parameters it stores for the command (`KEPT_PARAMS`; Copter keeps
         no acceptance radius, for one).
         """
@@ -152,7 +164,7 @@ class MissionItem:
             math.isclose(self.params[i], stored.params[i], abs_tol=PARAM_TOLERANCE) for i in kept
         ):
             return False
-        if self.command >= event.MAV_CMD_NAV_LAST:
+        if self.command not in STORED_IN_LOCATION:
             return True
         return (
             _plain_frame(self.frame) == _plain_frame(stored.frame)

@@ -173,6 +173,19 @@ def test_read_back_as_ardupilot_stores_it_matches() -> None:
     assert first_difference(sent, stored) is None
 
 
+def test_an_rtl_item_reads_back_without_its_frame_or_position() -> None:
+    """ArduPilot keeps no location for RTL (`AP_Mission::stored_in_location`): SITL 4.7
+    returns it with frame GLOBAL and zeros, whatever frame it was sent in."""
+    sent = [HOME, MissionItem(command=event.MAV_CMD_NAV_RETURN_TO_LAUNCH)]
+    assert sent[1].frame == event.MAV_FRAME_GLOBAL_RELATIVE_ALT
+    stored = [HOME, MissionItem(command=event.MAV_CMD_NAV_RETURN_TO_LAUNCH, frame=0)]
+    assert first_difference(sent, stored) is None
+    stored_land = [HOME, MissionItem(command=event.MAV_CMD_NAV_LAND, frame=0)]
+    assert first_difference([HOME, MissionItem(command=event.MAV_CMD_NAV_LAND)], stored_land), (
+        "a landing keeps its location, and its frame is compared"
+    )
+
+
 @pytest.mark.parametrize(
     "change",
     [

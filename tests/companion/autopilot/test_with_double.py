@@ -100,6 +100,18 @@ def stored(double: VehicleDouble) -> list[MissionItem]:
     ]
 
 
+async def test_a_mission_ending_in_rtl_reads_back_and_starts(autojump_clock: object) -> None:
+    """The RTL item comes back without frame or position, as ArduPilot stores it."""
+    async with rig() as r:
+        await r.until_ready()
+        rtl = (0, 0, 0, event.EVENT_ITEM_RTL, 0)
+        assert (await r.command(events.assign([*route(3), rtl], seq=1, speed=180))) == (
+            event.EVENT_OUTCOME_COMPLETED,
+            "mission started in AUTO",
+        )
+        assert r.double.mission[-1].frame == event.MAV_FRAME_GLOBAL
+
+
 async def test_mission_flown_then_retask_then_abort(autojump_clock: object) -> None:
     async with rig() as r:
         await r.until_ready()

@@ -90,6 +90,27 @@ async def test_items_come_back_in_arducopters_stored_form(
     assert (second.param1, second.param3, second.param4, second.z) == (30, -1, 1, 700)
 
 
+async def test_an_rtl_item_is_kept_without_frame_or_position(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """As ArduCopter 4.7 SITL returns it (`AP_Mission::stored_in_location` has no RTL):
+    frame GLOBAL, no position, whatever came; and no location checks on the way in."""
+    async with connected(ready_after=2) as (_, companion):
+        mav = companion.mav
+        rtl = event.MAV_CMD_NAV_RETURN_TO_LAUNCH
+        items = [
+            waypoint(companion.mav, 0, 0, 0, 0),
+            waypoint(mav, 1, *HOME[:2], 20, command=rtl),
+            mav.mission_item_int_encode(
+                1, 1, 2, event.MAV_FRAME_LOCAL_NED, rtl, 0, 1, 0, 0, 0, 0, 10**9, 0, 10**6
+            ),
+        ]
+        assert (await companion.upload(items)).type == event.MAV_MISSION_ACCEPTED
+        _, first, second = await companion.download()
+    for item in (first, second):
+        assert (item.command, item.frame, item.x, item.y, item.z) == (rtl, 0, 0, 0, 0)
+
+
 async def test_mission_request_for_float_items_is_answered_with_mission_item(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
