@@ -1,16 +1,18 @@
 """The simulated world of a swarm: the air (radio medium over loopback UDP) and the vehicles.
 
     node N's host --UDP--> 127.0.0.1:radio_base+N --> RadioMedium (range, loss, airtime)
-    agent N --TCP--> 127.0.0.1:autopilot_base+N --> VehicleDouble N (flies; its position
-                                                    is where node N's radio is)
+    agent N --TCP--> 127.0.0.1:autopilot_port(N) --> vehicle N (flies; its position
+                                                     is where node N's radio is)
 
 Rules:
-- One `World` runs every vehicle double and every node's radio in one trio run, so a
-  UAV's radio is exactly where its double is: flying out of range is flying, not a
-  scripted partition. The ground station's radio stands still at the origin.
+- One `World` runs every vehicle and every node's radio in one trio run, so a UAV's
+  radio is exactly where its vehicle is: flying out of range is flying, not a scripted
+  partition. The ground station's radio stands still at the origin.
 - Positions on the radio's flat plane are metres east, north and up from `origin`
   (latitude, longitude), by `sitl.geo`.
-- Doubles are the built-in vehicle double (`sitl.vehicle.double`, named as such).
+- Vehicles (`sitl.world_vehicles`): the built-in vehicle double (`autopilot` "double",
+  the default, named as such), or one real ArduPilot SITL instance per UAV
+  (`autopilot` "ardupilot"), whose position is what SITL itself reports.
 - `snapshot()` is what the world knows that no node does: true positions, modes, the
   air's counters (frames, bytes, losses, airtime against the channel's capacity), each
   node's own counters, and the faults (`faults`: applied, by action; what is in force).
@@ -27,6 +29,7 @@ import logging
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -36,8 +39,8 @@ from .geo import to_local
 from .motion import Position
 from .radio import NodeStats, RadioConfig, RadioMedium, Stationary
 from .vehicle.double import VehicleDouble
-from .vehicle.serve import serve_tcp
 from .world_faults import MoveGroundStation, WorldFault, serve_control
+from .world_vehicles import AUTOPILOTS, DoubleVehicle, WorldVehicle, sitl_vehicle
 
 log = logging.getLogger("sitl.world")
 GROUND_STATION_AT: Position = (0.0, 0.0, 2.0)
@@ -57,6 +60,16 @@ class WorldConfig:
     seed: int = 1
     ready_after: float = 5.0
     speed: float = 10.0
+    autopilot: str = "double"
+    """"double" or "ardupilot" (`sitl.world_vehicles`)."""
+    kinds: dict[int, str] = field(default_factory=dict)
+    """A UAV's vehicle kind (copter, plane, rover) where not copter."""
+    ardupilot_dir: str | None = None
+    """Where the SITL binaries are (else EVENT_ARDUPILOT_DIR, ...); "ardupilot" only."""
+    sitl_instances: dict[int, int] = field(default_factory=dict)
+    """Each UAV's SITL instance number (its ports: 5760 + 10 * N); "ardupilot" only."""
+    sitl_dir: str = "."
+    """Where each SITL instance gets its working directory; "ardupilot" only."""
     faults: tuple[WorldFault, ...] = ()
     """The plan: each fault with its `at`, in order (`sitl.world_faults.parse_plan`)."""
     control_port: int | None = None
@@ -67,22 +80,38 @@ class World:
     """Build inside `trio.run`; `run()` until cancelled."""
 
     def __init__(self, config: WorldConfig) -> None:
+        if config.autopilot not in AUTOPILOTS:
+            raise ValueError(f"autopilot must be one of {AUTOPILOTS}, not {config.autopilot!r}")
         self.config = config
         self.medium = RadioMedium(seed=config.seed, config=config.radio)
         self.bridge = AirBridge(self.medium, config.radio_base)
         self.faults_applied: Counter[str] = Counter()
         self.ground_station_at = GROUND_STATION_AT
         ground = config.origin[2]
-        self.doubles = {
-            node: VehicleDouble(
+        self.doubles: dict[int, VehicleDouble] = {}
+        self.vehicles: dict[int, WorldVehicle] = {}
+        for node, (lat, lon) in config.homes.items():
+            kind = config.kinds.get(node, "copter")
+            if config.autopilot == "ardupilot":
+                self.vehicles[node] = sitl_vehicle(
+                    node,
+                    (lat, lon, ground),
+                    kind=kind,
+                    instance=config.sitl_instances[node],
+                    ardupilot_dir=config.ardupilot_dir,
+                    sitl_dir=Path(config.sitl_dir),
+                )
+                continue
+            self.doubles[node] = VehicleDouble(
                 system_id=node,
                 home=(lat, lon, ground),
                 speed=config.speed,
                 ready_after=config.ready_after,
                 seed=config.seed * 1000 + node,
+                kind=kind,
             )
-            for node, (lat, lon) in config.homes.items()
-        }
+            port = config.autopilot_base + node
+            self.vehicles[node] = DoubleVehicle(self.doubles[node], port)
 
     def local(self, lat: float, lon: float, alt: float) -> Position:
         """Metres east, north and up of (`lat`, `lon`, `alt` above ground) from the origin."""
@@ -90,7 +119,7 @@ class World:
         return (east, north, alt)
 
     def where(self, node: int) -> Position:
-        return self.local(*self.doubles[node].position)
+        return self.local(*self.vehicles[node].position)
 
     def _tracker(self, node: int) -> Tracked:
         return Tracked(lambda: self.where(node))
@@ -99,7 +128,7 @@ class World:
         return self.bridge.port_of(node)
 
     def autopilot_port(self, node: int) -> int:
-        return self.config.autopilot_base + node
+        return self.vehicles[node].port
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -107,10 +136,10 @@ class World:
             await nursery.start(
                 self.bridge.serve, gs, self.medium.attach(gs, Stationary(GROUND_STATION_AT))
             )
-            for node, double in self.doubles.items():
+            for node, vehicle in self.vehicles.items():
                 radio = self.medium.attach(node, self._tracker(node))
                 await nursery.start(self.bridge.serve, node, radio)
-                await nursery.start(serve_tcp, double, self.autopilot_port(node))
+                await nursery.start(vehicle.serve)
             if self.config.control_port is not None:
                 control = self.config.control_port
                 await nursery.start(serve_control, control, self.control, self.snapshot)
@@ -161,16 +190,18 @@ class World:
         total = self.medium.total()
         elapsed = max(1e-9, trio.current_time() - self.medium.channel.start)
         vehicles = {}
-        for node, double in self.doubles.items():
-            lat, lon, alt = double.position
+        for node, vehicle in self.vehicles.items():
+            lat, lon, alt = vehicle.position
             x, y, _ = self.where(node)
             vehicles[str(node)] = {
                 "lat": lat,
                 "lon": lon,
                 "alt": alt,
-                "mode": double.mode,
-                "armed": double.armed,
-                "landed": double.landed,
+                "mode": vehicle.mode,
+                "armed": vehicle.armed,
+                "landed": vehicle.landed,
+                "ready": vehicle.ready,
+                "autopilot": vehicle.autopilot,
                 "x": round(x, 1),
                 "y": round(y, 1),
             }
@@ -192,7 +223,7 @@ class World:
         }
 
     def _nodes(self) -> list[int]:
-        return sorted([self.config.ground_station, *self.doubles])
+        return sorted([self.config.ground_station, *self.vehicles])
 
     def _faults(self) -> dict[str, Any]:
         in_force = self.medium.channel.in_force(trio.current_time())

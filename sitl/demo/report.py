@@ -91,6 +91,7 @@ def report_of(loaded: Run) -> dict[str, Any]:
             "end": loaded.end,
             "duration_s": round(loaded.end - loaded.start, 3),
             "uavs": loaded.header["uavs"],
+            "autopilots": _autopilots(loaded),
         },
         "input": {"skipped": loaded.skipped},
         "messages": _messages(loaded),
@@ -108,6 +109,19 @@ def report_of(loaded: Run) -> dict[str, Any]:
 def write_report(run: Path, report: dict[str, Any]) -> None:
     """Write `report` to run/report.json."""
     (run / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def _autopilots(run: Run) -> dict[str, str]:
+    """What flew each UAV, as the world last named it (a double, or SITL's version)."""
+    for sample in reversed(run.world):
+        vehicles = sample.get("vehicles")
+        if isinstance(vehicles, dict):
+            return {
+                str(node): str(v.get("autopilot", "vehicle double"))
+                for node, v in vehicles.items()
+                if isinstance(v, dict)
+            }
+    return {}
 
 
 def outage_window(run: Run) -> Window | None:
@@ -398,8 +412,10 @@ def summary(report: dict[str, Any]) -> str:
     run, ack = report["run"], report["ack_required"]
     det, cmd = ack["detections"], ack["commands"]
     delivered = report["messages"]["delivered"]
+    flown = Counter(run.get("autopilots", {}).values())
     lines = [
-        f"run: {len(run['uavs'])} UAVs, {run['duration_s']:.0f} s",
+        f"run: {len(run['uavs'])} UAVs, {run['duration_s']:.0f} s; flown by "
+        + (", ".join(f"{name} x{n}" for name, n in sorted(flown.items())) or "-"),
         f"cloud: {delivered['total']} records; by type {_pairs(delivered['by_type'])}; "
         f"by priority {_pairs(delivered['by_priority'])}",
         f"sent: {_pairs(report['messages']['sent'])}",
@@ -426,8 +442,10 @@ def summary(report: dict[str, Any]) -> str:
         f"radio {_pairs(report['retries']['radio'])}",
         f"air: {air['bytes_sent']} bytes in {air['frames_sent']} frames, "
         f"{'-' if ratio is None else f'{ratio:.1%}'} of capacity",
-        f"lost: {report['lost']['total'] or 'none'}; {'OK' if report['ok'] else 'NOT OK'}",
     ]
+    if report.get("scenario_error"):
+        lines.append(f"scenario stopped early: {report['scenario_error']}")
+    lines.append(f"lost: {report['lost']['total'] or 'none'}; {'OK' if report['ok'] else 'NOT OK'}")
     return "\n".join(lines)
 
 

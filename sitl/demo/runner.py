@@ -1,6 +1,6 @@
 """The swarm demo: every part as its own process, the default scenario played against them.
 
-    world process (air + vehicle doubles) <-UDP/TCP-> agent processes (one per UAV)
+    world process (air + vehicles) <-UDP/TCP-> agent processes (one per UAV)
                                           <-UDP->     ground station process
     ground station <-HTTP-> reference command center process <- this runner (operator)
 
@@ -31,6 +31,7 @@ import trio
 
 from groundstation.command_center import CommandCenterStore
 from sitl.provisioning import FleetFiles, provision_fleet, write_agent_config, write_station_config
+from sitl.vehicle.ardupilot import BASE_PORT, free_instances
 
 from .detector import Detectors
 from .picture import draw
@@ -49,6 +50,14 @@ class DemoOptions:
     seed: int = 7
     quick: bool = False
     live: bool = True
+    vehicles: str = "double"
+    """"double" (the vehicle double) or "ardupilot" (one real SITL instance per UAV)."""
+    ardupilot_dir: Path | None = None
+    kinds: tuple[str, ...] = ()
+    """Each UAV's vehicle kind in node order (copter, plane, rover); copter where unsaid."""
+
+    def kind(self, node: int) -> str:
+        return self.kinds[node - 1] if node <= len(self.kinds) else "copter"
 
 
 class EventLog:
@@ -136,6 +145,12 @@ class Demo:
         ports = random.Random()
         self.radio_base = free_base(256, ports)
         self.autopilot_base = free_base(options.uavs + 1, ports)
+        self.sitl_instances: dict[int, int] = {}
+        if options.vehicles == "ardupilot":
+            instances = free_instances(options.uavs, first=10)
+            self.sitl_instances = {
+                u.node: i for u, i in zip(self.plan.uavs, instances, strict=True)
+            }
         self.detector_base = free_base(options.uavs + 1, ports)
         self.url = ""
         self.store: CommandCenterStore | None = None
@@ -154,6 +169,11 @@ class Demo:
             "seed": self.options.seed,
             "ready_after": 3.0,
             "speed": self.plan.speed,
+            "autopilot": self.options.vehicles,
+            "kinds": {u.node: self.options.kind(u.node) for u in self.plan.uavs},
+            "ardupilot_dir": str(self.options.ardupilot_dir or "") or None,
+            "sitl_instances": self.sitl_instances,
+            "sitl_dir": str(self.run / "sitl"),
         }
         (self.run / "world.json").write_text(json.dumps(world), encoding="utf-8")
         await self.children.start(
@@ -202,7 +222,7 @@ class Demo:
                 self.files,
                 uav.node,
                 radio=f"udp:127.0.0.1:{self.radio_base + uav.node}",
-                autopilot=f"tcp:127.0.0.1:{self.autopilot_base + uav.node}",
+                autopilot=f"tcp:127.0.0.1:{self.autopilot_port(uav.node)}",
                 detector_port=self.detector_base + uav.node,
                 telemetry_interval=2.0,
                 status_interval=5.0,
@@ -213,6 +233,12 @@ class Demo:
                 python("companion.agent.cli", "--config", str(self.files.agent_config(uav.node))),
             )
         self.log("started", f"{len(self.plan.uavs)} UAVs, ground station, command center up")
+
+    def autopilot_port(self, node: int) -> int:
+        """Where node's agent finds its autopilot: the world's double, or SITL's SERIAL0."""
+        if node in self.sitl_instances:
+            return BASE_PORT + 10 * self.sitl_instances[node]
+        return self.autopilot_base + node
 
     # -- watching ----------------------------------------------------------------------
 

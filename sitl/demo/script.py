@@ -1,17 +1,22 @@
 """The default scenario, played against the demo's processes as an operator would.
 
-    1. wait until the ground station hears every UAV
-    2. assign each UAV its survey (mission assign, take off, AUTO); wait for every ACK
+    1. wait until the ground station hears every UAV and every autopilot would arm
+    2. assign each UAV its survey (mission assign, take off unless a rover, AUTO); wait
+       for every ACK
     3. the ground station's internet link drops (the command center drops connections)
        for `plan.outage` seconds, then comes back: buffered records sync
     4. retask one UAV to a detection the command center holds; abort another (RTL)
     5. the retasked UAV, over its target, is sent home; the far UAV comes back through
-       the relay; wait until every UAV has landed and disarmed
+       the relay; wait until every UAV is home: a copter landed and disarmed, a plane
+       circling home in RTL, a rover stopped at home
     6. wait until every queue (agents' outboxes, the station's radio and uplink outboxes)
        is empty and every detection fed is at the command center
 
 Rules: every step waits on a condition with a limit (`Demo.until`); a command whose
-outcome is not "completed" ends the scenario (`ScenarioError`).
+outcome is not "completed" ends the scenario (`ScenarioError`). "Would arm" and "home"
+are the world's truth (the double's state, or what SITL itself reports). On real SITL
+the survey missions carry the plan's speed (a copter's or rover's DO_CHANGE_SPEED), as
+the double's is configured.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import trio
 
 from sitl.geo import to_local
 
-from .plan import ORIGIN
+from .plan import ORIGIN, to_latlon
 from .report import uav_of
 
 if TYPE_CHECKING:
@@ -42,19 +47,29 @@ async def play(demo: Demo) -> None:
         rows = {row["node"]: row for row in demo.seen.status(gs).get("fleet", [])}
         return all(rows.get(node, {}).get("lat") for node in nodes)
 
-    await demo.until(all_heard, "the ground station to hear every UAV", 90)
+    await demo.until(all_heard, "the ground station to hear every UAV", 180)
+    await demo.until(
+        lambda: all(demo.seen.vehicle(n).get("ready") for n in nodes),
+        "every autopilot's pre-arm checks to pass",
+        180,
+    )
     for uav in plan.uavs:
+        kind = demo.options.kind(uav.node)
+        params: dict[str, Any] = {
+            "mission_id": uav.node,
+            "items": uav.mission_items(),
+            "start": True,
+        }
+        if kind != "rover":
+            params["takeoff"] = True
+        if demo.options.vehicles == "ardupilot" and kind != "plane":
+            params["speed"] = plan.speed
         await demo.queue(
             {
                 "command_id": f"survey-{uav.node}",
                 "uav": uav.node,
                 "type": "mission_assign",
-                "params": {
-                    "mission_id": uav.node,
-                    "items": uav.mission_items(),
-                    "start": True,
-                    "takeoff": True,
-                },
+                "params": params,
             }
         )
         demo.log(
@@ -101,23 +116,22 @@ async def play(demo: Demo) -> None:
         lon=target["lon_deg"],
     )
     await send_home(demo, aborted.node, f"abort-{aborted.node}", "aborted")
+    over = OVER_TARGET_M[demo.options.kind(retasked.node)]
     await demo.until(
-        lambda: _distance_to(demo.seen.vehicle(retasked.node), target) < 10,
+        lambda: _distance_to(demo.seen.vehicle(retasked.node), target) < over,
         f"UAV {retasked.node} over the detection",
         90,
     )
     await send_home(demo, retasked.node, f"home-{retasked.node}", "over its target")
 
+    homes = {uav.node: to_latlon(*uav.home) for uav in plan.uavs}
     await demo.until(
-        lambda: all(
-            demo.seen.vehicle(n).get("landed") and not demo.seen.vehicle(n).get("armed")
-            for n in nodes
-        ),
-        "every UAV landed and disarmed",
+        lambda: all(is_home(demo.options.kind(n), demo.seen.vehicle(n), homes[n]) for n in nodes),
+        "every UAV home (copters landed and disarmed)",
         420,
     )
     demo.detectors.feeding = False
-    demo.log("landed", "every UAV landed and disarmed")
+    demo.log("landed", "every UAV home: copters landed and disarmed")
     await demo.until(lambda: synced(demo), "every queue drained to the command center", 300)
     demo.log("finished", "every queue drained; stopping")
 
@@ -152,6 +166,22 @@ def synced(demo: Demo) -> bool:
         for _, r, _ in demo.store.records(limit=100_000, msg_type="detection")
     }
     return demo.detectors.sent <= stored
+
+
+OVER_TARGET_M = {"copter": 10.0, "rover": 10.0, "plane": 150.0}
+"""How near counts as over a target: a plane in GUIDED circles it (WP_LOITER_RAD)."""
+
+
+def is_home(kind: str, vehicle: dict[str, Any], home: tuple[float, float]) -> bool:
+    """A copter landed and disarmed; a plane circling home in RTL; a rover stopped home."""
+    if not vehicle:
+        return False
+    if kind == "copter":
+        return bool(vehicle.get("landed") and not vehicle.get("armed"))
+    away = _distance_to(vehicle, {"lat_deg": home[0], "lon_deg": home[1]})
+    if kind == "plane":
+        return vehicle.get("mode") == "RTL" and away < 300
+    return away < 10
 
 
 def _distance_to(vehicle: dict[str, Any], detection: dict[str, Any]) -> float:

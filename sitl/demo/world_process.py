@@ -42,6 +42,8 @@ def load_world_config(path: Path) -> WorldConfig:
     raw = json.loads(path.read_text(encoding="utf-8"))
     raw["origin"] = tuple(raw["origin"])
     raw["homes"] = {int(node): tuple(home) for node, home in raw["homes"].items()}
+    for key in ("kinds", "sitl_instances"):
+        raw[key] = {int(node): value for node, value in raw.get(key, {}).items()}
     raw["radio"] = RadioConfig(**raw.get("radio", {}))
     raw["faults"] = parse_plan(raw.get("faults", []))
     return WorldConfig(**raw)
@@ -58,7 +60,8 @@ async def serve(config: WorldConfig, out: IO[str]) -> None:
         "origin": list(config.origin),
         "range_m": config.radio.range_m,
         "ground_station": config.ground_station,
-        "uavs": sorted(world.doubles),
+        "uavs": sorted(world.vehicles),
+        "autopilot": config.autopilot,
         "air_rate": config.radio.air_rate,
     }
     out.write(json.dumps(header) + "\n")

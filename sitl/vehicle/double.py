@@ -128,6 +128,11 @@ class VehicleDouble:
         return self._flight.airframe.on_ground
 
     @property
+    def kind(self) -> str:
+        """ "copter", "plane" or "rover"."""
+        return self._flight.kind
+
+    @property
     def position(self) -> tuple[float, float, float]:
         """Latitude, longitude (degrees) and altitude above home (metres), the truth."""
         airframe = self._flight.airframe

@@ -343,6 +343,10 @@ def test_retries_air_and_summary(tmp_path: Path) -> None:
     text = summary(report)
     assert f"detections: {len(FED)}/{len(FED)} delivered, 0 lost" in text
     assert text.endswith("lost: none; OK")
+    assert report["run"]["autopilots"] == {"1": "vehicle double", "2": "vehicle double"}
+    assert ", 30 s; flown by vehicle double x2\n" in text
+    stopped = summary({**report, "scenario_error": "waited 90 s for X", "ok": False})
+    assert stopped.endswith("scenario stopped early: waited 90 s for X\nlost: none; NOT OK")
 
 
 def test_draw_writes_a_png_of_the_run(tmp_path: Path) -> None:
