@@ -54,11 +54,13 @@ class SitlVehicle:
 
     @property
     def position(self) -> tuple[float, float, float]:
+        """Latitude, longitude and metres above the home's ground (from SITL's altitude
+        above sea level: a rover's relative_alt is not relative)."""
         view = self.view
-        if view.lat is None or view.lon is None:
-            lat, lon, _ = self.config.home
+        lat, lon, ground = self.config.home
+        if view.lat is None or view.lon is None or view.alt_amsl is None:
             return (lat, lon, 0.0)
-        return (view.lat, view.lon, view.alt)
+        return (view.lat, view.lon, view.alt_amsl - ground)
 
     @property
     def mode(self) -> str:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from dialects import event
+from sitl.vehicle.ardupilot import SitlConfig
+from sitl.vehicle.ardupilot_defaults import Vehicle
+from sitl.vehicle.sitl_vehicle import SitlVehicle
 from sitl.vehicle.sitl_view import SitlView, version_line
 
 MAV = event.MAVLink(None, 7, 1)
@@ -42,6 +48,7 @@ def test_mode_armed_and_position_as_the_autopilot_says() -> None:
         )
     )
     assert spot(view) == (-35.363261, 149.16523, 30.0)
+    assert view.alt_amsl == 614.0
     view.observe(heard(heartbeat(11, mav_type=event.MAV_TYPE_FIXED_WING)))
     assert view.mode == "RTL", "ArduPlane's numbers for a plane"
 
@@ -96,3 +103,18 @@ def test_the_version_line_from_autopilot_version() -> None:
     assert view.version == "ArduCopter 4.7.0-dev (df83545f)", "once its HEARTBEAT names it"
     assert version_line(event.MAV_TYPE_GROUND_ROVER, 0x040601FF, []) == "ArduRover 4.6.1"
     assert version_line(None, 0x04050380, [0] * 8) == "ArduPilot 4.5.3-beta"
+
+
+def test_a_sitl_vehicle_is_as_high_as_sitl_says_above_its_homes_ground(tmp_path: Path) -> None:
+    """ArduRover 4.7 SITL sent relative_alt 583844 mm standing at a 584 m home: the
+    world's height comes from the altitude above sea level, so a rover stays on the
+    ground (and in radio range)."""
+    config = SitlConfig(tmp_path / "ardurover", vehicle=Vehicle.ROVER, system_id=7)
+    rover = SitlVehicle(config, tmp_path)
+    assert rover.position == (*config.home[:2], 0.0), "at home until SITL says otherwise"
+    rover.view.observe(
+        heard(
+            MAV.global_position_int_encode(0, -353632610, 1491652300, 583_844, 583_844, 0, 0, 0, 0)
+        )
+    )
+    assert rover.position[2] == pytest.approx(-0.156)
