@@ -84,14 +84,6 @@ class DoubleVehicle:
             task_status.started()
 
 
-class ArduPilotVehicle(SitlVehicle):
-    """A SITL instance as a world vehicle: named by the version it reports."""
-
-    @property
-    def autopilot(self) -> str:
-        return self.version or f"ArduPilot SITL ({self.config.binary.name})"
-
-
 def sitl_vehicle(
     node: int,
     home: tuple[float, float, float],
@@ -100,7 +92,7 @@ def sitl_vehicle(
     instance: int,
     ardupilot_dir: str | None,
     sitl_dir: Path,
-) -> ArduPilotVehicle:
+) -> SitlVehicle:
     """Node `node`'s SITL (not started): binary from `ardupilot_dir`, else as
     `find_binary` looks for it (EVENT_ARDUPILOT_DIR, ...)."""
     vehicle = Vehicle(kind)
@@ -112,4 +104,4 @@ def sitl_vehicle(
         system_id=node,
         home=home,
     )
-    return ArduPilotVehicle(config, sitl_dir / f"sitl-{node}")
+    return SitlVehicle(config, sitl_dir / f"sitl-{node}")

@@ -66,17 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if len(args.kinds) > args.uavs:
         parser.error(f"--kinds names {len(args.kinds)} vehicles for {args.uavs} UAVs")
-    kinds = (*args.kinds, *["copter"] * (args.uavs - len(args.kinds)))
-    if args.vehicles == "ardupilot":
-        for vehicle in sorted({Vehicle(kind) for kind in kinds}, key=lambda v: v.value):
-            binary = args.ardupilot_dir / vehicle.binary_name if args.ardupilot_dir else None
-            try:
-                find_binary(binary, vehicle=vehicle)
-            except ArduPilotUnavailable as exc:
-                parser.error(f"--vehicles ardupilot: {exc}")
-    out = args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     options = DemoOptions(
-        out=out,
+        out=args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"),
         uavs=args.uavs,
         seed=args.seed,
         quick=args.quick,
@@ -85,8 +76,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         ardupilot_dir=args.ardupilot_dir,
         kinds=args.kinds,
     )
+    if options.vehicles == "ardupilot":
+        kinds = {Vehicle(options.kind(node)) for node in range(1, options.uavs + 1)}
+        for vehicle in sorted(kinds, key=lambda v: v.value):
+            binary = args.ardupilot_dir / vehicle.binary_name if args.ardupilot_dir else None
+            try:
+                find_binary(binary, vehicle=vehicle)
+            except ArduPilotUnavailable as exc:
+                parser.error(f"--vehicles ardupilot: {exc}")
     report = trio.run(run_demo, options)
-    print(f"run directory: {out}  (report.json, report.png, logs/)")
+    print(f"run directory: {options.out}  (report.json, report.png, logs/)")
     return 0 if report.get("ok") else 1
 
 

@@ -31,7 +31,7 @@ import trio
 
 from groundstation.command_center import CommandCenterStore
 from sitl.provisioning import FleetFiles, provision_fleet, write_agent_config, write_station_config
-from sitl.vehicle.ardupilot import BASE_PORT, free_instances
+from sitl.vehicle.ardupilot import free_instances, serial0_port
 
 from .detector import Detectors
 from .picture import draw
@@ -237,7 +237,7 @@ class Demo:
     def autopilot_port(self, node: int) -> int:
         """Where node's agent finds its autopilot: the world's double, or SITL's SERIAL0."""
         if node in self.sitl_instances:
-            return BASE_PORT + 10 * self.sitl_instances[node]
+            return serial0_port(self.sitl_instances[node])
         return self.autopilot_base + node
 
     # -- watching ----------------------------------------------------------------------

@@ -178,15 +178,18 @@ def is_home(kind: str, vehicle: dict[str, Any], home: tuple[float, float]) -> bo
         return False
     if kind == "copter":
         return bool(vehicle.get("landed") and not vehicle.get("armed"))
-    away = _distance_to(vehicle, {"lat_deg": home[0], "lon_deg": home[1]})
+    away = _metres_to(vehicle, *home)
     if kind == "plane":
         return vehicle.get("mode") == "RTL" and away < 300
     return away < 10
 
 
 def _distance_to(vehicle: dict[str, Any], detection: dict[str, Any]) -> float:
+    return _metres_to(vehicle, detection["lat_deg"], detection["lon_deg"])
+
+
+def _metres_to(vehicle: dict[str, Any], lat: float, lon: float) -> float:
     if not vehicle:
         return float("inf")
     here = to_local(ORIGIN[:2], vehicle["lat"], vehicle["lon"])
-    there = to_local(ORIGIN[:2], detection["lat_deg"], detection["lon_deg"])
-    return math.dist(here, there)
+    return math.dist(here, to_local(ORIGIN[:2], lat, lon))

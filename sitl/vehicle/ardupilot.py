@@ -98,8 +98,7 @@ class SitlConfig:
 
     @property
     def port(self) -> int:
-        """The TCP port SITL serves MAVLink on: 5760 + 10 * instance."""
-        return BASE_PORT + 10 * self.instance
+        return serial0_port(self.instance)
 
     def write_params(self, workdir: Path) -> None:
         """Write the vehicle's minimal defaults and the system id file into `workdir`."""
@@ -180,11 +179,15 @@ def _download(version: str) -> Path:
     return Path(sitl.path)
 
 
+def serial0_port(instance: int) -> int:
+    """The TCP port SITL instance `instance` serves MAVLink on: 5760 + 10 * instance."""
+    return BASE_PORT + 10 * instance
+
+
 def instance_is_free(instance: int) -> bool:
     """Whether nothing holds the ports SITL instance `instance` binds."""
-    offset = 10 * instance
-    wanted = [(socket.SOCK_STREAM, BASE_PORT + offset + n) for n in (0, 2, 3)]
-    wanted.append((socket.SOCK_DGRAM, RC_IN_PORT + offset))
+    wanted = [(socket.SOCK_STREAM, serial0_port(instance) + n) for n in (0, 2, 3)]
+    wanted.append((socket.SOCK_DGRAM, RC_IN_PORT + 10 * instance))
     for kind, port in wanted:
         with socket.socket(socket.AF_INET, kind) as probe:
             if kind == socket.SOCK_STREAM:  # as SITL does; a port in TIME_WAIT is free

@@ -8,17 +8,19 @@ Rules:
 - `serve` starts SITL (`running_sitl`, in `workdir`), reports started once SITL listens
   for the agent, then watches it until cancelled, which stops SITL.
 - SITL opens SERIAL1 only once a client holds SERIAL0, so the watcher connects, and
-  reconnects after a drop, every `RETRY` seconds. On each connection it asks for every
-  stream at `RATE` Hz and for AUTOPILOT_VERSION (MAV_CMD_REQUEST_MESSAGE), as a GCS
-  would, with its own system id (`WATCHER`): the agent's link is untouched.
+  reconnects after a drop, every `RETRY` seconds. On each connection it asks
+  (`watch_requests`) for every stream at `RATE` Hz and for AUTOPILOT_VERSION
+  (MAV_CMD_REQUEST_MESSAGE), as a GCS would, with its own system id (`WATCHER`): the
+  agent's link is untouched.
 - What SITL says is kept in a `SitlView`; until SITL reports a position, the vehicle is
-  at its home.
+  at its home. It is named (`autopilot`) by the version line SITL reports.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -38,14 +40,12 @@ WATCHER = (250, 191)
 
 class SitlVehicle:
     """A SITL vehicle: `position` (lat, lon, metres above home), `mode`, `armed`,
-    `landed`, `ready`, `version` as SITL last said them."""
+    `landed`, `ready`, `autopilot` as SITL last said them."""
 
     def __init__(self, config: SitlConfig, workdir: Path) -> None:
         self.config = config
         self.workdir = workdir
         self.view = SitlView()
-        self.kind = config.vehicle.value
-        self.connections = 0
 
     @property
     def port(self) -> int:
@@ -56,11 +56,11 @@ class SitlVehicle:
     def position(self) -> tuple[float, float, float]:
         """Latitude, longitude and metres above the home's ground (from SITL's altitude
         above sea level: a rover's relative_alt is not relative)."""
-        view = self.view
         lat, lon, ground = self.config.home
-        if view.lat is None or view.lon is None or view.alt_amsl is None:
+        if self.view.position is None:
             return (lat, lon, 0.0)
-        return (view.lat, view.lon, view.alt_amsl - ground)
+        lat, lon, alt = self.view.position
+        return (lat, lon, alt - ground)
 
     @property
     def mode(self) -> str:
@@ -79,8 +79,9 @@ class SitlVehicle:
         return self.view.ready
 
     @property
-    def version(self) -> str | None:
-        return self.view.version
+    def autopilot(self) -> str:
+        """What flies it, for the report: SITL's version line once it has said it."""
+        return self.view.version or f"ArduPilot SITL ({self.config.binary.name})"
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with running_sitl(self.config, workdir=self.workdir) as sitl:
@@ -94,7 +95,6 @@ class SitlVehicle:
             except OSError:
                 await trio.sleep(RETRY)
                 continue
-            self.connections += 1
             async with stream:
                 try:
                     await self._read(stream)
@@ -106,19 +106,24 @@ class SitlVehicle:
         mav = event.MAVLink(None, *WATCHER)
         parser = event.MAVLink(None)
         parser.robust_parsing = True  # SITL's console text may come first
-        target = self.config.system_id
-        for request in (
-            mav.request_data_stream_encode(target, 1, event.MAV_DATA_STREAM_ALL, RATE, 1),
-            mav.command_long_encode(
-                target,
-                1,
-                event.MAV_CMD_REQUEST_MESSAGE,
-                0,
-                event.MAVLINK_MSG_ID_AUTOPILOT_VERSION,
-                *[0] * 6,
-            ),
-        ):
+        for request in watch_requests(mav, self.config.system_id):
             await stream.send_all(request.pack(mav))
         while data := await stream.receive_some():
             for message in parser.parse_buffer(data) or []:
                 self.view.observe(message)
+
+
+def watch_requests(mav: Any, target: int) -> list[Any]:
+    """What a watcher asks of autopilot `target`: every stream at `RATE` Hz (SITL sends
+    none unasked on SERIAL1) and AUTOPILOT_VERSION once."""
+    return [
+        mav.request_data_stream_encode(target, 1, event.MAV_DATA_STREAM_ALL, RATE, 1),
+        mav.command_long_encode(
+            target,
+            1,
+            event.MAV_CMD_REQUEST_MESSAGE,
+            0,
+            event.MAVLINK_MSG_ID_AUTOPILOT_VERSION,
+            *[0] * 6,
+        ),
+    ]

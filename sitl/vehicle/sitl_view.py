@@ -3,11 +3,11 @@ world's view of a SITL vehicle, as it has a double's state to read. Sans-IO.
 
 Rules:
 - `observe` takes any parsed message; only the autopilot's own (component 1) count.
-- Position: GLOBAL_POSITION_INT's lat/lon, its alt (metres above sea level) as
-  `alt_amsl` and relative_alt as `alt`; None until the autopilot reports a position
-  other than 0, 0 (SITL sends zeros until its EKF has an origin). ArduRover 4.7 SITL
-  fills relative_alt with its altitude above sea level, so the world takes height from
-  `alt_amsl` and the ground's altitude, never from relative_alt.
+- Position: GLOBAL_POSITION_INT's lat/lon and alt (metres above sea level) as
+  `position`; None until the autopilot reports a position other than 0, 0 (SITL sends
+  zeros until its EKF has an origin). relative_alt is not kept: ArduRover 4.7 SITL
+  fills it with its altitude above sea level, so heights come from alt and the
+  ground's altitude.
 - Mode: HEARTBEAT's custom_mode by ArduPilot's name for that vehicle type (`modes.py`);
   armed: HEARTBEAT's SAFETY_ARMED flag.
 - Landed: EXTENDED_SYS_STATE's landed_state ON_GROUND once the autopilot has sent one
@@ -44,10 +44,8 @@ class SitlView:
     """The latest of what a SITL autopilot has said."""
 
     def __init__(self) -> None:
-        self.lat: float | None = None
-        self.lon: float | None = None
-        self.alt = 0.0
-        self.alt_amsl: float | None = None
+        self.position: tuple[float, float, float] | None = None
+        """Latitude, longitude (degrees) and altitude above sea level (metres)."""
         self.vehicle_type: int | None = None
         self.custom_mode: int | None = None
         self.armed = False
@@ -95,9 +93,7 @@ class SitlView:
 
     def _position(self, m: Any) -> None:
         if m.lat or m.lon:
-            self.lat, self.lon = m.lat / 1e7, m.lon / 1e7
-            self.alt = m.relative_alt / 1000
-            self.alt_amsl = m.alt / 1000
+            self.position = (m.lat / 1e7, m.lon / 1e7, m.alt / 1000)
 
     def _extended(self, m: Any) -> None:
         if m.landed_state != event.MAV_LANDED_STATE_UNDEFINED:

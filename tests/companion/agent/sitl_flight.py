@@ -19,7 +19,6 @@ import trio
 from companion.agent.agent import Agent
 from companion.agent.assembly import open_agent
 from companion.agent.config import load_config
-from companion.autopilot.modes import mode_name
 from companion.node import NodeStack
 from companion.reliability.events import Acknowledged
 from companion.runtime import StackRuntime
@@ -31,6 +30,8 @@ from groundstation.commands import parse_command, to_messages
 from sitl.provisioning import provision_fleet, write_agent_config
 from sitl.vehicle.ardupilot import SitlConfig, find_binary, free_instances, running_sitl
 from sitl.vehicle.ardupilot_defaults import Vehicle
+from sitl.vehicle.sitl_vehicle import WATCHER, watch_requests
+from sitl.vehicle.sitl_view import SitlView
 
 UAV, GS = 1, 255
 SPEEDUP = 5
@@ -72,49 +73,40 @@ class Ground:
 
 
 class Autopilot:
-    """A second MAVLink connection to SITL (SERIAL1): the autopilot's own word."""
+    """A second MAVLink connection to SITL (SERIAL1): the autopilot's own word, kept as
+    the world keeps it (`SitlView`), and the parameters it reports."""
 
     def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream
-        self.mav = event.MAVLink(None, 250, 190)  # a GCS of its own, not the agent's id
+        self.mav = event.MAVLink(None, *WATCHER)  # a GCS of its own, not the agent's id
         self.parser = event.MAVLink(None)
         self.parser.robust_parsing = True
-        self.heartbeat: Any = None
-        self.position: Any = None
-        """The last GLOBAL_POSITION_INT."""
+        self.view = SitlView()
         self.params: dict[str, float] = {}
         self._heard = trio.Event()
 
     async def read_loop(self) -> None:
         while data := await self.stream.receive_some():
             for message in self.parser.parse_buffer(data) or []:
-                kind = message.get_type()
-                if kind == "HEARTBEAT" and message.get_srcComponent() == 1:
-                    self.heartbeat = message
-                elif kind == "GLOBAL_POSITION_INT":
-                    self.position = message
-                elif kind == "PARAM_VALUE":
+                self.view.observe(message)
+                if message.get_type() == "PARAM_VALUE":
                     self.params[message.param_id] = message.param_value
             self._heard.set()
             self._heard = trio.Event()
 
-    async def request_position(self) -> None:
-        """GLOBAL_POSITION_INT at 4 Hz on this connection (SITL sends none unasked)."""
-        request = self.mav.request_data_stream_encode(UAV, 1, event.MAV_DATA_STREAM_POSITION, 4, 1)
-        await self.stream.send_all(request.pack(self.mav))
+    async def ask_for_streams(self) -> None:
+        """What the world's watcher asks for (SITL sends no position unasked here)."""
+        for request in watch_requests(self.mav, UAV):
+            await self.stream.send_all(request.pack(self.mav))
 
-    async def wait_until(self, check: Callable[[Autopilot], bool], limit: float = 120.0) -> None:
+    async def wait_until(self, check: Callable[[SitlView], bool], limit: float = 120.0) -> None:
         with trio.fail_after(limit):
-            while not check(self):
+            while not check(self.view):
                 await self._heard.wait()
 
-    def mode(self) -> str | None:
-        """The mode the autopilot's own HEARTBEAT reports, by ArduPilot's name."""
-        beat = self.heartbeat
-        return None if beat is None else mode_name(beat.type, beat.custom_mode)
-
     async def wait_mode(self, name: str, limit: float = 120.0) -> None:
-        await self.wait_until(lambda a: a.mode() == name, limit)
+        """Until the autopilot's own HEARTBEAT reports mode `name` (ArduPilot's name)."""
+        await self.wait_until(lambda view: view.mode == name, limit)
 
     async def read_param(self, name: str, limit: float = 30.0) -> float:
         """PARAM_REQUEST_READ `name`, once a second until its PARAM_VALUE arrives."""
@@ -188,7 +180,7 @@ async def flying(
             async with serial1:
                 autopilot = Autopilot(serial1)
                 nursery.start_soon(autopilot.read_loop)
-                await autopilot.request_position()
+                await autopilot.ask_for_streams()
                 yield Flight(ground, agent, autopilot, cut_radio)
                 nursery.cancel_scope.cancel()
 

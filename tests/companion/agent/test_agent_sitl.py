@@ -19,6 +19,7 @@ import trio
 from dialects import event
 from sitl.vehicle.ardupilot import skip_reason
 from sitl.vehicle.ardupilot_defaults import Vehicle
+from sitl.vehicle.sitl_view import SitlView
 
 from .sitl_flight import Flight, flying
 from .test_agent_e2e import HOME, metres, survey
@@ -62,19 +63,18 @@ async def _start_mission(flight: Flight, vehicle: Vehicle) -> None:
     await flight.autopilot.wait_mode("AUTO")
     # SITL's own position: in the air (copter, plane), or off home (rover).
     if vehicle is Vehicle.ROVER:
-        await flight.autopilot.wait_until(lambda a: _off_home(a.position) > 10)
+        await flight.autopilot.wait_until(lambda view: _off_home(view) > 10)
     else:
-        await flight.autopilot.wait_until(lambda a: _relative_alt(a.position) > 10)
+        await flight.autopilot.wait_until(lambda view: _above_home(view) > 10)
 
 
-def _relative_alt(position: Any) -> float:
-    return -1.0 if position is None else position.relative_alt / 1000
+def _above_home(view: SitlView) -> float:
+    """Metres above home's ground, from SITL's altitude above sea level."""
+    return -1.0 if view.position is None else view.position[2] - HOME[2]
 
 
-def _off_home(position: Any) -> float:
-    if position is None:
-        return -1.0
-    return metres((position.lat / 1e7, position.lon / 1e7), HOME[:2])
+def _off_home(view: SitlView) -> float:
+    return -1.0 if view.position is None else metres(view.position[:2], HOME[:2])
 
 
 async def _mission_parameters_retask_abort(tmp_path: Path, vehicle: Vehicle) -> None:

@@ -31,24 +31,19 @@ def heartbeat(custom_mode: int, *, armed: bool = False, mav_type: int = 2) -> An
     )
 
 
-def spot(view: SitlView) -> tuple[float | None, float | None, float]:
-    return (view.lat, view.lon, view.alt)
-
-
 def test_mode_armed_and_position_as_the_autopilot_says() -> None:
     view = SitlView()
     assert view.mode == "UNKNOWN"
     view.observe(heard(heartbeat(3, armed=True)))
     assert (view.mode, view.armed) == ("AUTO", True)
     view.observe(heard(MAV.global_position_int_encode(0, 0, 0, 584_000, 0, 0, 0, 0, 0)))
-    assert spot(view) == (None, None, 0.0), "zeros until the EKF has an origin"
+    assert view.position is None, "zeros until the EKF has an origin"
     view.observe(
         heard(
             MAV.global_position_int_encode(0, -353632610, 1491652300, 614_000, 30_000, 0, 0, 0, 0)
         )
     )
-    assert spot(view) == (-35.363261, 149.16523, 30.0)
-    assert view.alt_amsl == 614.0
+    assert view.position == (-35.363261, 149.16523, 614.0), "alt above sea level"
     view.observe(heard(heartbeat(11, mav_type=event.MAV_TYPE_FIXED_WING)))
     assert view.mode == "RTL", "ArduPlane's numbers for a plane"
 
@@ -112,6 +107,7 @@ def test_a_sitl_vehicle_is_as_high_as_sitl_says_above_its_homes_ground(tmp_path:
     config = SitlConfig(tmp_path / "ardurover", vehicle=Vehicle.ROVER, system_id=7)
     rover = SitlVehicle(config, tmp_path)
     assert rover.position == (*config.home[:2], 0.0), "at home until SITL says otherwise"
+    assert rover.autopilot == "ArduPilot SITL (ardurover)", "until SITL names itself"
     rover.view.observe(
         heard(
             MAV.global_position_int_encode(0, -353632610, 1491652300, 583_844, 583_844, 0, 0, 0, 0)
